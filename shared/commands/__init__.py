@@ -1,0 +1,1 @@
+"""Command-line subcommands that need only the shared package (data, synthetic hospitals, models)."""

@@ -1,0 +1,26 @@
+"""Fixtures shared by the whole suite: where the real PTB-XL subset lives and a per-session cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The 500 real PTB-XL records provided beside the repository; CARDIOFED_PTBXL500 overrides the path.
+PTBXL500 = Path(os.environ.get("CARDIOFED_PTBXL500", REPO_ROOT.parent / "shared" / "data" / "ptbxl500"))
+
+
+@pytest.fixture(scope="session")
+def ptbxl500() -> Path:
+    """Path to the real PTB-XL subset; the suite requires it (CI provides it beside the checkout)."""
+    if not (PTBXL500 / "ptbxl_database.csv").is_file():
+        pytest.fail(f"PTB-XL subset not found at {PTBXL500}; set CARDIOFED_PTBXL500 to its folder")
+    return PTBXL500
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One preprocessed-data cache for the whole session, never the user's own cache."""
+    os.environ["CARDIOFED_CACHE_DIR"] = str(tmp_path_factory.mktemp("cardiofed-cache"))
