@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from server import commands as coordinator_commands
 from shared.commands import data as data_commands
 from shared.commands import models as model_commands
 
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (data_commands, model_commands):
+    for group in (data_commands, model_commands, coordinator_commands):
         group.register(subparsers)
     return parser
 

@@ -1,0 +1,131 @@
+"""The hospital's Flower ClientApp: answers query (census), train and evaluate messages.
+
+Every reply passes the egress guard and is written to the hospital's audit log before Flower sends it.
+"""
+
+from __future__ import annotations
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
+
+from client.audit import AuditLog, message_footprint
+from client.egress import EgressViolation, check_reply
+from client.site import HospitalSite, hospital_data, pooled_training_data, resolve_site, split_of
+from client.summaries import census_metrics, evaluation_metrics
+from client.training import make_loader, make_optimizer, predict_probabilities, train_epochs, training_device
+from shared import contract
+from shared.config import RunConfig
+from shared.data import ECGDataset
+from shared.experiment import build_model, derive_seed
+
+
+class TrainingRefused(RuntimeError):
+    """The hospital declines a train request (it is the fold's held-out hospital, or over its budget)."""
+
+
+def _setup(context: Context) -> tuple[RunConfig, HospitalSite]:
+    config = RunConfig.from_flower(context.run_config)
+    return config, resolve_site(dict(context.node_config), config)
+
+
+def guard_and_audit(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Flower mod: check every reply against the message contract, then log what left the hospital."""
+    _, site = _setup(context)
+    instructions = message.content.config_records.get(contract.CONFIG, ConfigRecord())
+    audit = AuditLog(site.state_dir)
+    entry = {
+        "run": message.metadata.run_id,
+        "fold": str(instructions["held-out"]) if instructions.get("held-out") else None,
+        "round_": int(instructions["server-round"]) if "server-round" in instructions else None,
+        "message_type": message.metadata.message_type,
+    }
+    reply = call_next(message, context)
+    try:
+        check_reply(message, reply)
+    except EgressViolation as violation:
+        audit.record(**entry, blocked=str(violation), **message_footprint(reply))
+        raise
+    audit.record(**entry, **message_footprint(reply))
+    return reply
+
+
+app = ClientApp(mods=[guard_and_audit])
+
+
+@app.query()
+def query(message: Message, context: Context) -> Message:
+    """Census: the hospital's id and aggregate facts about its data."""
+    config, site = _setup(context)
+    data = hospital_data(site, config)
+    metrics = census_metrics(data, split_of(data, config.seed), config.tasks)
+    facts = ConfigRecord(
+        {
+            "hospital": site.hospital,
+            "clinical-names": list(data.clinical_names),
+            "device": str(training_device()),
+        }
+    )
+    return Message(
+        RecordDict({contract.METRICS: MetricRecord(metrics), contract.CONFIG: facts}), reply_to=message
+    )
+
+
+@app.train()
+def train(message: Message, context: Context) -> Message:
+    """Train the received model on the hospital's training split and send back the weights."""
+    config, site = _setup(context)
+    instructions = message.content[contract.CONFIG]
+    fold = str(instructions.get("held-out", ""))
+    if fold == site.hospital:
+        # Invariant 2 is enforced on both sides: the coordinator never asks, and the hospital never complies.
+        raise TrainingRefused(f"hospital {site.hospital} is held out in this fold and does not train")
+    data = _training_data(site, config, bool(instructions.get("pooled", False)))
+    server_round = int(instructions["server-round"])
+    seed = derive_seed(config.seed, fold, server_round, site.hospital)
+    model = build_model(config, clinical_features=len(data.clinical_names))
+    model.load_state_dict(message.content[contract.ARRAYS].to_torch_state_dict())
+    device = training_device()
+    loader = make_loader(data, config.tasks, config.batch_size, seed, shuffle=True)
+    optimizer = make_optimizer(model, config)
+    proximal_to = None
+    if config.strategy == "fedprox":
+        proximal_to = [p.detach().clone().to(device) for p in model.parameters() if p.requires_grad]
+    outcome = train_epochs(model, loader, optimizer, config, device, proximal_to=proximal_to)
+    metrics = {
+        contract.NUM_EXAMPLES: len(data),
+        "train-loss": outcome.mean_loss,
+        "ecg-per-second": outcome.ecg_per_second,
+        "local-steps": outcome.steps,
+    }
+    arrays = ArrayRecord(model.to("cpu").state_dict())
+    content = RecordDict({contract.ARRAYS: arrays, contract.METRICS: MetricRecord(metrics)})
+    return Message(content, reply_to=message)
+
+
+@app.evaluate()
+def evaluate(message: Message, context: Context) -> Message:
+    """Score the received model on one split of the hospital's data; reply with histograms only."""
+    config, site = _setup(context)
+    instructions = message.content[contract.CONFIG]
+    split = str(instructions.get("split", "all"))
+    data = hospital_data(site, config)
+    if split != "all":
+        data = data.subset(split_of(data, config.seed) == split)
+    model = build_model(config, clinical_features=len(data.clinical_names))
+    model.load_state_dict(message.content[contract.ARRAYS].to_torch_state_dict())
+    probabilities = predict_probabilities(model, data, config.tasks, training_device())
+    metrics = evaluation_metrics(data, probabilities, config.min_cell_size)
+    return Message(RecordDict({contract.METRICS: MetricRecord(metrics)}), reply_to=message)
+
+
+def _training_data(site: HospitalSite, config: RunConfig, pooled: bool) -> ECGDataset:
+    if pooled:
+        # The centralised upper bound: only a simulated node can see every hospital's data.
+        if not site.simulated:
+            raise TrainingRefused("pooled (centralised) training exists only in simulation")
+        # Splits hash the patient id alone, so the pooled train split is the union of the hospitals' ones.
+        data = pooled_training_data(config)
+    else:
+        data = hospital_data(site, config)
+    return data.subset(split_of(data, config.seed) == "train")

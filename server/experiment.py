@@ -1,0 +1,80 @@
+"""The state every protocol shares: configuration, federation, progress, checkpoints and model set-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from flwr.app import Array, ArrayRecord
+
+from server.checkpoint import Checkpoints
+from server.evaluation import headline_auroc
+from server.federation import Federation, RoundReport
+from server.progress import ProgressLog
+from shared import contract
+from shared.config import RunConfig
+from shared.experiment import build_model, derive_seed
+from shared.models.clinical import combine_clinical_statistics
+
+
+@dataclass
+class Experiment:
+    """One run of one protocol over the hospitals that answered the census."""
+
+    config: RunConfig
+    federation: Federation
+    progress: ProgressLog
+    checkpoints: Checkpoints
+    clinical_names: list[str]
+
+    def initial_model(self, key: str, hospitals: list[str]) -> ArrayRecord:
+        """A fresh model (seeded by `key`) whose clinical transform comes from `hospitals`' census sums.
+
+        In LOHO the held-out hospital is not among `hospitals`: even its age distribution stays out of the
+        model it is evaluated on.
+        """
+        model = build_model(
+            self.config, len(self.clinical_names), init_seed=derive_seed(self.config.seed, "init", key)
+        )
+        statistics = [self._clinical_sums(hospital) for hospital in hospitals]
+        mean, std = combine_clinical_statistics(statistics)
+        model.clinical_encoder.set_statistics(mean, std)
+        return ArrayRecord(model.state_dict())
+
+    def _clinical_sums(self, hospital: str) -> dict[str, np.ndarray]:
+        census = self.federation.nodes[hospital].census
+        return {
+            stat: np.array([float(census[contract.clinical_stat_key(stat, f)]) for f in self.clinical_names])
+            for stat in ("count", "sum", "sumsq")
+        }
+
+    def round_record(
+        self, server_round: int, train: RoundReport, evaluation: RoundReport | None
+    ) -> dict[str, Any]:
+        """The per-round entry of results.json: who trained, losses, failures, and validation AUROC."""
+        task = self.config.tasks[0]
+        record: dict[str, Any] = {
+            "round": server_round,
+            "trained": sorted(train.metrics),
+            "train_loss": {h: float(m["train-loss"]) for h, m in train.metrics.items()},
+            "ecg_per_second": {h: float(m["ecg-per-second"]) for h, m in train.metrics.items()},
+            "failed": dict(train.failed),
+            "rejected": dict(train.rejected),
+        }
+        if evaluation is not None:
+            record["validation_auroc"] = {
+                h: headline_auroc({h: m}, task) for h, m in evaluation.metrics.items() if h in train.metrics
+            }
+            record["evaluation_failed"] = dict(evaluation.failed)
+        return record
+
+
+def arrays_to_numpy(arrays: ArrayRecord) -> dict[str, np.ndarray]:
+    """A picklable copy of a model's arrays (for checkpoints)."""
+    return {key: array.numpy() for key, array in arrays.items()}
+
+
+def arrays_from_numpy(values: dict[str, np.ndarray]) -> ArrayRecord:
+    """The inverse of `arrays_to_numpy`."""
+    return ArrayRecord({key: Array(np.asarray(value)) for key, value in values.items()})

@@ -1,0 +1,174 @@
+"""End-to-end federated runs: real `flwr run` simulations of the ServerApp and ClientApp.
+
+One module-scoped synthetic dataset (4 hospitals) feeds every run so the whole file stays within a few
+minutes; each run is a real SuperLink in simulation mode with one virtual SuperNode per hospital.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.launcher import run_simulation
+from shared import contract
+from shared.data.synthetic import generate_hospitals
+
+pytestmark = pytest.mark.slow
+
+FAST = {
+    "task": "mi",
+    "model": "resnet1d",
+    "rounds": 2,
+    "local-epochs": 2,
+    "batch-size": 32,
+    "learning-rate": 0.003,
+    "hospital-by": "site",
+    "seed": 7,
+}
+
+
+@pytest.fixture(scope="module")
+def hospitals_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic") / "hospitals"
+    generate_hospitals(out, hospitals=4, records_per_hospital=70, layout="ptbxl", seed=11, sample_rate=100)
+    return out
+
+
+def _run(hospitals_dir: Path, run_dir: Path, **overrides: Any) -> dict[str, Any]:
+    config = {**FAST, "data-path": str(hospitals_dir), "run-dir": str(run_dir), **overrides}
+    return json.loads(run_simulation(config).read_text())
+
+
+@pytest.fixture(scope="module")
+def loho(hospitals_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    run_dir = tmp_path_factory.mktemp("loho")
+    return run_dir, _run(hospitals_dir, run_dir, protocol="loho")
+
+
+def _audit(run_dir: Path, hospital: str) -> list[dict[str, Any]]:
+    path = run_dir / "hospitals" / hospital / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_loho_results_have_every_key(loho: tuple[Path, dict[str, Any]]) -> None:
+    _, results = loho
+    assert {"protocol", "model", "task", "config", "hospitals", "folds"} <= set(results)
+    assert results["protocol"] == "loho" and results["model"] == "resnet1d" and results["task"] == "mi"
+    assert sorted(results["hospitals"]) == ["0", "1", "2", "3"]
+    assert [fold["held_out"] for fold in results["folds"]] == ["0", "1", "2", "3"]
+    operating_keys = {"sensitivity", "specificity", "ppv", "npv", "f1_weighted"}
+    for fold in results["folds"]:
+        assert fold["held_out"] not in fold["trained_on"] and len(fold["trained_on"]) == 3
+        assert [r["round"] for r in fold["rounds"]] == [1, 2]
+        for record in fold["rounds"]:
+            assert record["held_out_auroc"] is not None
+            assert set(record["validation_auroc"]) == set(fold["trained_on"])
+        metrics = fold["held_out_metrics"]["mi"]
+        expected = {"auroc", "auprc", "youden_threshold", "n", "positives", "transfer"} | operating_keys
+        assert expected <= set(metrics)
+        assert operating_keys <= set(metrics["transfer"])
+        census = results["hospitals"][fold["held_out"]]["census"]
+        assert metrics["n"] == census["records"]["all"]
+
+
+def test_loho_learns_across_hospitals(loho: tuple[Path, dict[str, Any]]) -> None:
+    _, results = loho
+    aurocs = [fold["held_out_metrics"]["mi"]["auroc"] for fold in results["folds"]]
+    assert sum(aurocs) / len(aurocs) > 0.7, aurocs
+
+
+def test_held_out_hospital_never_trains_in_its_fold(loho: tuple[Path, dict[str, Any]]) -> None:
+    run_dir, results = loho
+    for hospital in results["hospitals"]:
+        entries = _audit(run_dir, hospital)
+        trained_folds = {e["fold"] for e in entries if e["type"] == "train"}
+        evaluated_folds = {e["fold"] for e in entries if e["type"] == "evaluate"}
+        assert hospital not in trained_folds
+        assert hospital in evaluated_folds  # it did take part in its fold, by evaluation only
+        assert trained_folds == {h for h in results["hospitals"] if h != hospital}
+
+
+def test_nothing_but_model_and_aggregates_left_any_hospital(loho: tuple[Path, dict[str, Any]]) -> None:
+    run_dir, results = loho
+    model_bytes = None
+    for hospital in results["hospitals"]:
+        for entry in _audit(run_dir, hospital):
+            assert "blocked" not in entry and "error" not in entry
+            for key in entry["metric_keys"]:
+                assert contract.is_allowed_metric(key), (hospital, key)
+            assert set(entry["config_keys"]) <= contract.ALLOWED_CONFIG_KEYS
+            if entry["type"] == "train":
+                model_bytes = model_bytes or entry["array_bytes"]
+                assert entry["array_bytes"] == model_bytes > 0  # the model, the same size every time
+            else:
+                assert entry["array_bytes"] == 0
+
+
+def test_kill_and_resume_gives_identical_results(
+    hospitals_dir: Path, loho: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    _, uninterrupted = loho
+    run_dir = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "server.cli", "run", "--data", str(hospitals_dir), "--out", str(run_dir),
+               "--protocol", "loho"] + [f"--set={k}={json.dumps(v)}" for k, v in FAST.items()]  # fmt: skip
+    runner = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    progress = run_dir / "progress.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        events = (
+            [json.loads(line) for line in progress.read_text().splitlines()] if progress.is_file() else []
+        )
+        if any(e["event"] == "round" and e.get("fold") == "1" for e in events):
+            break
+        assert runner.poll() is None, "run ended before it could be interrupted"
+        time.sleep(0.2)
+    os.killpg(runner.pid, signal.SIGKILL)
+    runner.wait()
+    assert not (run_dir / "results.json").exists()
+
+    resumed = _run(hospitals_dir, run_dir, protocol="loho", resume=True)
+    events = [json.loads(line)["event"] for line in progress.read_text().splitlines()]
+    assert "resumed" in events
+    for got, want in zip(resumed["folds"], uninterrupted["folds"], strict=True):
+        assert got["held_out_metrics"] == want["held_out_metrics"]
+
+
+def _pooled_metrics(results: dict[str, Any]) -> dict[str, Any]:
+    metrics = results["metrics"]
+    assert sorted(metrics["per_hospital"]) == ["0", "1", "2", "3"]
+    pooled = metrics["pooled"]["mi"]
+    assert {"auroc", "auprc", "youden_threshold", "sensitivity", "specificity", "ppv", "npv", "n"} <= set(
+        pooled
+    )
+    return pooled
+
+
+def test_pooled_fedavg_comes_close_to_centralized(hospitals_dir: Path, tmp_path: Path) -> None:
+    pooled = _pooled_metrics(_run(hospitals_dir, tmp_path / "pooled", protocol="pooled"))
+    central = _pooled_metrics(_run(hospitals_dir, tmp_path / "central", protocol="centralized"))
+    assert set(pooled) == set(central)
+    assert pooled["n"] == central["n"]  # the same test records, scored by two models
+    assert abs(pooled["auroc"] - central["auroc"]) < 0.02, (pooled["auroc"], central["auroc"])
+
+
+def test_local_baseline_scores_every_model_everywhere(hospitals_dir: Path, tmp_path: Path) -> None:
+    results = _run(hospitals_dir, tmp_path, protocol="local")
+    _pooled_metrics(results)
+    cross_site = results["metrics"]["cross_site"]
+    assert set(cross_site) == {"0", "1", "2", "3"}
+    for owner, row in cross_site.items():
+        assert set(row) == {"0", "1", "2", "3"}
+        # off-site evaluations use all of that hospital's records; the own one only its test split
+        for hospital, metrics in row.items():
+            census = results["hospitals"][hospital]["census"]["records"]
+            assert metrics["mi"]["n"] == census["test" if hospital == owner else "all"]
