@@ -20,6 +20,10 @@ LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3
 BASE_CLINICAL_FEATURES: tuple[str, ...] = ("age", "sex_male")
 
 
+class DataError(ValueError):
+    """A whole dataset cannot be read (no records, unknown layout, missing metadata); names the path."""
+
+
 @dataclass(frozen=True)
 class SkippedRecord:
     """A record that could not be used, and why (the reason is shown to the user verbatim)."""

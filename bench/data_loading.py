@@ -1,0 +1,74 @@
+"""Time loading the 500-record PTB-XL subset at 100 Hz: cold (empty cache) and from the preprocessed cache.
+
+Usage: python bench/data_loading.py [PTBXL500_DIR]   (default: $CARDIOFED_PTBXL500 or ../shared/data/ptbxl500)
+Prints the figures and writes them, with the machine they were measured on, to bench/data_loading.json.
+Targets: under 30 s cold, under 3 s cached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))  # run as a script from a checkout
+
+from shared.data import load_dataset  # noqa: E402
+from shared.data.cache import CACHE_DIR_ENV  # noqa: E402
+
+OUTPUT = REPO_ROOT / "bench" / "data_loading.json"
+CACHED_REPEATS = 3
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _timed_load(path: Path, records: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    dataset = load_dataset(path, hospital_by="site", records=records, sample_rate=100, progress=False)
+    return time.perf_counter() - start, len(dataset)
+
+
+def main() -> None:
+    default = os.environ.get("CARDIOFED_PTBXL500", REPO_ROOT.parent / "shared" / "data" / "ptbxl500")
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else default)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="cardiofed-bench-cache-") as cache_dir:
+        os.environ[CACHE_DIR_ENV] = cache_dir  # an empty cache, so the first load is cold
+        for records in ("100", "500"):
+            cold_s, usable = _timed_load(path, records)
+            cached_s = min(_timed_load(path, records)[0] for _ in range(CACHED_REPEATS))
+            results[f"records{records}"] = {"usable": usable, "cold_s": round(cold_s, 3),
+                                            "cached_s": round(cached_s, 4)}
+            print(f"records{records} -> 100 Hz: {usable} records, cold {cold_s:.2f} s, "
+                  f"cached {cached_s:.3f} s")
+    report = {
+        "what": "load_dataset of the 500-record PTB-XL subset, resampled to 100 Hz, 10 s, task mi",
+        "targets": {"cold_s": 30, "cached_s": 3},
+        "results": results,
+        "machine": {
+            "cpu": _cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            **{package: metadata.version(package) for package in ("numpy", "scipy", "wfdb")},
+        },
+    }
+    OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main()
