@@ -18,7 +18,7 @@ pathological Q waves (early QRS forces pointing away from the dead tissue) and T
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -41,7 +41,7 @@ TERRITORIES: dict[str, np.ndarray] = {
     "anterior": _unit(0.1, -0.15, 1.0),
     "anterolateral": _unit(0.7, -0.35, 0.7),
     "lateral": _unit(0.85, -0.5, -0.15),
-    "inferior": _unit(-0.25, 1.0, -0.05),
+    "inferior": _unit(-0.3, 1.0, -0.05),
     "inferolateral": _unit(0.35, 0.9, -0.1),
 }
 
@@ -103,7 +103,6 @@ class Heart:
 
     waves: tuple[Wave, ...]
     injury_mv: np.ndarray  # (3,) ST-segment dipole; zero when there is no injury or strain
-    qrs_axis_deg: float  # frontal QRS axis, for the record's metadata
 
 
 @dataclass(frozen=True)
@@ -142,8 +141,8 @@ def _frontal(axis_deg: float, anterior: float) -> np.ndarray:
     return np.array([np.cos(angle), np.sin(angle), anterior])
 
 
-def _healthy_waves(rng: np.random.Generator) -> tuple[dict[str, Wave], float]:
-    """A normal heart with per-patient axis, amplitudes and intervals; returns the waves and the QRS axis."""
+def _healthy_waves(rng: np.random.Generator) -> dict[str, Wave]:
+    """The waves of a normal heart, named, with per-patient axis, amplitudes and PR interval."""
     qrs_axis = float(np.clip(rng.normal(50.0, 25.0), -30.0, 100.0))
     r_size = rng.uniform(1.0, 1.9)
     t_axis = qrs_axis - rng.uniform(0.0, 30.0)
@@ -157,18 +156,14 @@ def _healthy_waves(rng: np.random.Generator) -> tuple[dict[str, Wave], float]:
         "T": Wave(
             _T_OFFSET_S, _T_WIDTH_S, rng.uniform(0.25, 0.5) * _frontal(t_axis, rng.uniform(0.3, 0.7)), True
         ),
-        "T_upstroke": Wave(0.20, 0.06, np.zeros(3), True),
+        "T_upstroke": Wave(0.22, 0.05, np.zeros(3), True),
     }
-    return waves, qrs_axis
-
-
-def _with_dipole(wave: Wave, dipole_mv: np.ndarray) -> Wave:
-    return Wave(wave.offset_s, wave.width_s, dipole_mv, wave.stretches_with_qt)
+    return waves
 
 
 def sample_heart(condition: Condition, rng: np.random.Generator) -> Heart:
     """Draw one patient's heart with `condition`; severities are drawn within the condition's range."""
-    waves, qrs_axis = _healthy_waves(rng)
+    waves = _healthy_waves(rng)
     injury = np.zeros(3)
     t_dipole = waves["T"].dipole_mv
 
@@ -193,7 +188,9 @@ def sample_heart(condition: Condition, rng: np.random.Generator) -> Heart:
         waves["R_loss"] = Wave(0.0, _R_WIDTH_S, -r_loss * toward)
     elif condition.kind == "lvh":
         left_posterior = _unit(0.9, 0.1, -0.35)
-        waves["R"] = _with_dipole(waves["R"], waves["R"].dipole_mv + rng.uniform(0.8, 1.6) * left_posterior)
+        waves["R"] = replace(
+            waves["R"], dipole_mv=waves["R"].dipole_mv + rng.uniform(0.8, 1.6) * left_posterior
+        )
         if rng.random() < 0.6:  # strain: repolarisation away from the thick lateral wall (discordant ST-T)
             away_from_lateral = -_unit(0.9, 0.1, -0.3)
             injury = rng.uniform(0.05, 0.15) * away_from_lateral
@@ -209,9 +206,9 @@ def sample_heart(condition: Condition, rng: np.random.Generator) -> Heart:
     elif condition.kind == "t_abnormality":  # non-specific flattening
         t_dipole = rng.uniform(0.2, 0.6) * t_dipole
 
-    waves["T"] = _with_dipole(waves["T"], t_dipole)
-    waves["T_upstroke"] = _with_dipole(waves["T_upstroke"], 0.35 * t_dipole)
-    return Heart(waves=tuple(waves.values()), injury_mv=injury, qrs_axis_deg=qrs_axis)
+    waves["T"] = replace(waves["T"], dipole_mv=t_dipole)
+    waves["T_upstroke"] = replace(waves["T_upstroke"], dipole_mv=0.35 * t_dipole)
+    return Heart(waves=tuple(waves.values()), injury_mv=injury)
 
 
 def sample_rhythm(rng: np.random.Generator) -> Rhythm:

@@ -68,7 +68,7 @@ _MI_TERRITORY_WEIGHTS = {
     "inferolateral": 0.10,
     "lateral": 0.10,
 }
-_MI_STAGE_WEIGHTS: dict[MIStage, float] = {"acute": 0.30, "evolved": 0.35, "subtle": 0.35}
+_MI_STAGE_WEIGHTS: dict[MIStage, float] = {"acute": 0.35, "evolved": 0.35, "subtle": 0.30}
 _NON_MI_WEIGHTS: dict[ConditionKind, float] = {
     "normal": 0.50,
     "lvh": 0.15,
@@ -77,7 +77,7 @@ _NON_MI_WEIGHTS: dict[ConditionKind, float] = {
     "t_abnormality": 0.10,
 }
 
-# Diagnosis codes in both vocabularies. PTB-XL gives diagnostic statements likelihood 100 and form/rhythm
+# _Diagnosis codes in both vocabularies. PTB-XL gives diagnostic statements likelihood 100 and form/rhythm
 # statements 0; the Challenge lists SNOMED CT codes.
 _MI_SCP_BY_TERRITORY = {
     "anteroseptal": "ASMI",
@@ -130,7 +130,7 @@ _PTBXL_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class Diagnosis:
+class _Diagnosis:
     """A condition with its codes in both vocabularies and the words of its report."""
 
     condition: Condition
@@ -143,19 +143,19 @@ class Diagnosis:
         return self.condition.kind == "mi"
 
 
-def diagnosis_for(condition: Condition) -> Diagnosis:
+def _diagnosis_for(condition: Condition) -> _Diagnosis:
     """The PTB-XL statements and SNOMED CT codes a cardiologist would give `condition`."""
     if condition.kind != "mi":
         scp, snomed, text = _NON_MI_CODES[condition.kind]
         if condition.kind == "ischaemia":
             text = f"{text} ({condition.territory})"
-        return Diagnosis(condition, dict(scp), snomed, text)
+        return _Diagnosis(condition, dict(scp), snomed, text)
     assert condition.territory is not None and condition.stage is not None  # guaranteed by Condition
     snomed = (_MI_SNOMED_BY_STAGE[condition.stage],)
     if condition.stage == "acute" and condition.territory.startswith("anter"):
         snomed += (_ANTERIOR_MI_SNOMED,)
     text = f"{condition.territory} myocardial infarction ({condition.stage})"
-    return Diagnosis(condition, {_MI_SCP_BY_TERRITORY[condition.territory]: 100.0}, snomed, text)
+    return _Diagnosis(condition, {_MI_SCP_BY_TERRITORY[condition.territory]: 100.0}, snomed, text)
 
 
 def _rhythm_codes(heart_rate_bpm: float) -> tuple[str, str, str]:
@@ -168,7 +168,7 @@ def _rhythm_codes(heart_rate_bpm: float) -> tuple[str, str, str]:
 
 
 @dataclass(frozen=True)
-class HospitalProfile:
+class _HospitalProfile:
     """What makes one synthetic site different from another: its recorder and its patients."""
 
     hospital: str  # the id loaders report: PTB-XL site number or Challenge source prefix
@@ -198,7 +198,7 @@ class SynthHospital:
     wander_mv: float
     missing_ages: int
     female_records: int
-    mean_age: float
+    mean_age: float | None  # None when no record has an age
 
     @property
     def mi_prevalence(self) -> float:
@@ -255,7 +255,7 @@ def read_manifest(root: str | Path) -> SynthSummary:
 @dataclass(frozen=True)
 class _Patient:
     patient_id: int
-    diagnosis: Diagnosis
+    diagnosis: _Diagnosis
     heart: Heart
     age: int | None
     female: bool
@@ -298,7 +298,7 @@ def _extra_source(index: int) -> tuple[str, str]:
 
 def _draw_profiles(
     layout: str, hospitals: int, seed: int, mi_prevalence: Sequence[float] | None, sample_rate: int | None
-) -> list[HospitalProfile]:
+) -> list[_HospitalProfile]:
     if mi_prevalence is None:
         spread = np.linspace(*_DEFAULT_PREVALENCE_RANGE, hospitals) if hospitals > 1 else np.array([0.2])
         mi_prevalence = [float(p) for p in _rng(seed).permutation(spread)]
@@ -314,7 +314,7 @@ def _draw_profiles(
             mains_mv=rng.uniform(0.005, 0.05),
         )
         profiles.append(
-            HospitalProfile(
+            _HospitalProfile(
                 hospital=hospital,
                 folder=folder,
                 acquisition=acquisition,
@@ -344,7 +344,7 @@ def _draw_condition(rng: np.random.Generator, is_mi: bool) -> Condition:
 
 
 def _draw_patients(
-    profile: HospitalProfile, records: int, first_patient_id: int, rng: np.random.Generator
+    profile: _HospitalProfile, records: int, first_patient_id: int, rng: np.random.Generator
 ) -> list[tuple[_Patient, int]]:
     """Patients with their number of ECGs, so that exactly round(prevalence * records) ECGs show MI."""
     twice = round(profile.second_ecg_fraction * records)
@@ -355,22 +355,19 @@ def _draw_patients(
     mi_twice = int(np.clip(round(twice * mi_records / records), lowest, highest))
     mi_once = mi_records - 2 * mi_twice
     ecg_counts = [2] * twice + [1] * once
-    is_mi = [False] * len(ecg_counts)
-    for index in [
-        *rng.choice(twice, mi_twice, replace=False),
-        *(twice + rng.choice(once, mi_once, replace=False)),
-    ]:
-        is_mi[index] = True
+    is_mi = np.zeros(twice + once, dtype=bool)
+    is_mi[rng.choice(twice, mi_twice, replace=False)] = True
+    is_mi[twice + rng.choice(once, mi_once, replace=False)] = True
 
     patients = []
     for offset, (count, mi) in enumerate(zip(ecg_counts, is_mi, strict=True)):
-        condition = _draw_condition(rng, mi)
+        condition = _draw_condition(rng, bool(mi))
         # MI patients are older and more often men, as in every MI cohort.
         age = rng.normal(profile.mean_age + (7.0 if mi else 0.0), profile.age_sd * (0.85 if mi else 1.0))
         female = rng.random() < profile.female_fraction * (0.6 if mi else 1.0)
         patient = _Patient(
             patient_id=first_patient_id + offset,
-            diagnosis=diagnosis_for(condition),
+            diagnosis=_diagnosis_for(condition),
             heart=sample_heart(condition, rng),
             age=None if rng.random() < profile.missing_age_fraction else int(np.clip(round(age), 18, 95)),
             female=bool(female),
@@ -440,7 +437,7 @@ class _PtbxlWriter:
         self.root = root
         self.rows: list[dict[str, object]] = []
 
-    def write(self, profile: HospitalProfile, patient: _Patient, ecg: _Ecg, digital: np.ndarray) -> None:
+    def write(self, profile: _HospitalProfile, patient: _Patient, ecg: _Ecg, digital: np.ndarray) -> None:
         ecg_id = len(self.rows) + 1
         relative = f"records500/{ecg_id // 1000 * 1000:05d}/{ecg_id:05d}_hr"
         folder, name = (self.root / relative).parent, Path(relative).name
@@ -484,7 +481,7 @@ class _ChallengeWriter:
         self.root = root
         self.written: dict[str, int] = {}
 
-    def write(self, profile: HospitalProfile, patient: _Patient, ecg: _Ecg, digital: np.ndarray) -> None:
+    def write(self, profile: _HospitalProfile, patient: _Patient, ecg: _Ecg, digital: np.ndarray) -> None:
         number = self.written.get(profile.hospital, 0) + 1
         self.written[profile.hospital] = number
         name = f"{profile.hospital}{number:05d}"
@@ -535,6 +532,7 @@ def generate_hospitals(
     recorded_at = _FIRST_RECORDING
     for index, profile in enumerate(_draw_profiles(layout, hospitals, seed, mi_prevalence, sample_rate)):
         population_rng = _rng(seed, index, 1)
+        # Disjoint id ranges: no patient is ever seen at two hospitals.
         first_patient_id = 10_000 + index * 10 * records_per_hospital
         patients = _draw_patients(profile, records_per_hospital, first_patient_id, population_rng)
         # Visits are interleaved in time, as at a real site, so a patient's two ECGs are rarely adjacent.
@@ -559,7 +557,7 @@ def generate_hospitals(
     return result
 
 
-def _summarise(profile: HospitalProfile, patients: list[tuple[_Patient, int]]) -> SynthHospital:
+def _summarise(profile: _HospitalProfile, patients: list[tuple[_Patient, int]]) -> SynthHospital:
     ages = [p.age for p, count in patients for _ in range(count) if p.age is not None]
     return SynthHospital(
         hospital=profile.hospital,
@@ -574,7 +572,7 @@ def _summarise(profile: HospitalProfile, patients: list[tuple[_Patient, int]]) -
         wander_mv=round(profile.acquisition.wander_mv, 4),
         missing_ages=sum(count for p, count in patients if p.age is None),
         female_records=sum(count for p, count in patients if p.female),
-        mean_age=round(float(np.mean(ages)), 2) if ages else float("nan"),
+        mean_age=round(float(np.mean(ages)), 2) if ages else None,
     )
 
 
