@@ -5,12 +5,14 @@ Every reply passes the egress guard and is written to the hospital's audit log b
 
 from __future__ import annotations
 
+import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
 
 from client.audit import AuditLog, message_footprint
 from client.egress import EgressViolation, check_reply
+from client.privacy import PrivacyLedger, PrivacyRefused, check_cap, make_private, plan_training
 from client.site import HospitalSite, hospital_data, pooled_training_data, resolve_site, split_of
 from client.summaries import census_metrics, evaluation_metrics
 from client.training import make_loader, make_optimizer, predict_probabilities, train_epochs, training_device
@@ -80,26 +82,68 @@ def train(message: Message, context: Context) -> Message:
     if fold == site.hospital:
         # Invariant 2 is enforced on both sides: the coordinator never asks, and the hospital never complies.
         raise TrainingRefused(f"hospital {site.hospital} is held out in this fold and does not train")
+    if site.force_dp and not config.dp:
+        return _refusal(message, f"hospital {site.hospital} trains only with DP-SGD; start the run with --dp")
     data = _training_data(site, config, bool(instructions.get("pooled", False)))
     server_round = int(instructions["server-round"])
     seed = derive_seed(config.seed, fold, server_round, site.hospital)
+    torch.manual_seed(seed)
     model = build_model(config, clinical_features=len(data.clinical_names))
     model.load_state_dict(message.content[contract.ARRAYS].to_torch_state_dict())
     device = training_device()
     loader = make_loader(data, config.tasks, config.batch_size, seed, shuffle=True)
     optimizer = make_optimizer(model, config)
+    trained: torch.nn.Module = model
+    privacy_metrics: dict[str, float | int] = {}
+    if config.dp:
+        ledger = PrivacyLedger(site.state_dir)
+        planned_rounds = int(instructions.get("planned-rounds", config.rounds))
+        training = plan_training(
+            len(data), config.batch_size, config.local_epochs, planned_rounds, config.epsilon, config.delta
+        )
+        try:
+            check_cap(ledger, training, config.delta, site.max_epsilon)
+        except PrivacyRefused as refusal:
+            return _refusal(message, str(refusal))
+        trained, optimizer, loader = make_private(
+            model, optimizer, loader, training, config.max_grad_norm, seed
+        )
     proximal_to = None
     if config.strategy == "fedprox":
         proximal_to = [p.detach().clone().to(device) for p in model.parameters() if p.requires_grad]
-    outcome = train_epochs(model, loader, optimizer, config, device, proximal_to=proximal_to)
+    outcome = train_epochs(trained, loader, optimizer, config, device, proximal_to=proximal_to)
+    if config.dp:
+        # The planned steps are recorded, an upper bound on what ran (empty Poisson batches are skipped).
+        ledger.record(training, run=message.metadata.run_id, fold=fold or None, server_round=server_round,
+                      delta=config.delta)  # fmt: skip
+        privacy_metrics = {
+            "dp-epsilon": ledger.epsilon(config.delta),
+            "dp-delta": config.delta,
+            "dp-noise-multiplier": training.noise_multiplier,
+            "dp-sample-rate": training.sample_rate,
+            "dp-steps": training.steps,
+        }
     metrics = {
         contract.NUM_EXAMPLES: len(data),
         "train-loss": outcome.mean_loss,
         "ecg-per-second": outcome.ecg_per_second,
         "local-steps": outcome.steps,
+        **privacy_metrics,
     }
+    # The wrapped DP module trains the very parameters of `model`, so its state dict is the update.
     arrays = ArrayRecord(model.to("cpu").state_dict())
     content = RecordDict({contract.ARRAYS: arrays, contract.METRICS: MetricRecord(metrics)})
+    return Message(content, reply_to=message)
+
+
+def _refusal(message: Message, reason: str) -> Message:
+    """A train reply that declines, with the reason (no arrays: nothing was trained)."""
+    content = RecordDict(
+        {
+            contract.METRICS: MetricRecord({"dp-refused": 1}),
+            contract.CONFIG: ConfigRecord({"refusal-reason": reason}),
+        }
+    )
     return Message(content, reply_to=message)
 
 

@@ -17,6 +17,8 @@ from shared.config import RunConfig
 from shared.experiment import build_model, derive_seed
 from shared.models.clinical import combine_clinical_statistics
 
+_PRIVACY_KEYS = ("dp-epsilon", "dp-delta", "dp-noise-multiplier", "dp-sample-rate", "dp-steps")
+
 
 @dataclass
 class Experiment:
@@ -61,13 +63,44 @@ class Experiment:
             "ecg_per_second": {h: float(m["ecg-per-second"]) for h, m in train.metrics.items()},
             "failed": dict(train.failed),
             "rejected": dict(train.rejected),
+            "refused": dict(train.refused),
         }
+        privacy = {h: {k: m[k] for k in _PRIVACY_KEYS if k in m} for h, m in train.metrics.items()}
+        if any(privacy.values()):
+            record["privacy"] = privacy
         if evaluation is not None:
             record["validation_auroc"] = {
                 h: headline_auroc({h: m}, task) for h, m in evaluation.metrics.items() if h in train.metrics
             }
             record["evaluation_failed"] = dict(evaluation.failed)
         return record
+
+
+def privacy_summary(rounds: list[dict[str, Any]], hospitals: list[str], config: RunConfig) -> dict[str, Any]:
+    """Per hospital: the epsilon its ledger reported last, the noise it chose, steps run and refusals."""
+    summary: dict[str, Any] = {
+        "dp": config.dp,
+        "target_epsilon": config.epsilon if config.dp else None,
+        "delta": config.delta if config.dp else None,
+        "central_dp": config.central_dp,
+        "central_dp_noise": config.central_dp_noise if config.central_dp != "off" else None,
+        "central_dp_clip": config.central_dp_clip if config.central_dp != "off" else None,
+        "hospitals": {},
+    }
+    for hospital in hospitals:
+        spent = [r["privacy"][hospital] for r in rounds if hospital in r.get("privacy", {})]
+        refusals = [
+            {"fold": r.get("fold"), "round": r["round"], "reason": r["refused"][hospital]}
+            for r in rounds
+            if hospital in r.get("refused", {})
+        ]
+        summary["hospitals"][hospital] = {
+            "epsilon": spent[-1]["dp-epsilon"] if spent else None,
+            "noise_multiplier": spent[-1]["dp-noise-multiplier"] if spent else None,
+            "steps": sum(int(s["dp-steps"]) for s in spent),
+            "refused": refusals,
+        }
+    return summary
 
 
 def arrays_to_numpy(arrays: ArrayRecord) -> dict[str, np.ndarray]:

@@ -58,6 +58,9 @@ class RoundReport:
     metrics: dict[str, dict[str, float | int | list[int] | list[float]]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # hospital -> reason (no reply, error, refusal)
     rejected: dict[str, str] = field(default_factory=dict)  # hospital -> why its update was not aggregated
+    refused: dict[str, str] = field(
+        default_factory=dict
+    )  # hospital -> why it declined (e.g. its privacy cap)
 
 
 class HospitalGrid(Grid):
@@ -133,6 +136,9 @@ class Federation:
             if reply is None or reply.has_error():
                 report.failed[hospital] = "no reply" if reply is None else reply.error.reason
                 continue
+            if (reason := refusal_reason(reply)) is not None:
+                report.refused[hospital] = reason
+                continue
             problem = update_problem(reply.content, arrays, max_update_norm)
             if problem is not None:
                 report.rejected[hospital] = problem
@@ -173,6 +179,10 @@ class Federation:
         for hospital in list(report.metrics):
             reply = replies[hospital]
             assert reply is not None
+            if (reason := refusal_reason(reply)) is not None:
+                report.refused[hospital] = reason
+                del report.metrics[hospital]
+                continue
             problem = update_problem(reply.content, models[hospital], max_update_norm)
             if problem is not None:
                 report.rejected[hospital] = problem
@@ -200,6 +210,15 @@ class Federation:
             else:
                 report.metrics[hospital] = dict(reply.content[contract.METRICS])
         return report
+
+
+def refusal_reason(reply: Message) -> str | None:
+    """The hospital's reason when its train reply declines the request, else None."""
+    metrics = reply.content.metric_records.get(contract.METRICS)
+    if metrics is None or not metrics.get("dp-refused"):
+        return None
+    facts = reply.content.config_records.get(contract.CONFIG)
+    return str(facts["refusal-reason"]) if facts and "refusal-reason" in facts else "refused without a reason"
 
 
 def update_problem(content: RecordDict, global_arrays: ArrayRecord, max_update_norm: float) -> str | None:

@@ -12,7 +12,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from server.checkpoint import Checkpoints
-from server.experiment import Experiment
+from server.experiment import Experiment, privacy_summary
 from server.federation import Federation, run_census
 from server.progress import ProgressLog
 from server.protocols import run_protocol
@@ -54,6 +54,9 @@ def _run_experiment(grid: Grid, config: RunConfig, run_dir: Path, progress: Prog
     experiment = Experiment(config, federation, progress, checkpoints, clinical_names)
     outcome = run_protocol(experiment, state or {})
 
+    rounds = outcome.get("rounds") or [
+        {**r, "fold": f["held_out"]} for f in outcome["folds"] for r in f["rounds"]
+    ]
     results = {
         "protocol": config.protocol,
         "model": config.model,
@@ -66,6 +69,7 @@ def _run_experiment(grid: Grid, config: RunConfig, run_dir: Path, progress: Prog
         },
         "census_problems": problems,
         **outcome,
+        "privacy": privacy_summary(rounds, sorted(nodes), config),
     }
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=_plain), encoding="utf-8")
     progress.emit("done", results=str(run_dir / "results.json"))

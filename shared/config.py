@@ -123,6 +123,10 @@ class RunConfig:
                 raise ConfigError(f"task: unknown task {task!r}; choose from {', '.join(TASK_NAMES)}")
         if self.model not in MODEL_NAMES:
             raise ConfigError(f"model: unknown model {self.model!r}; choose from {', '.join(MODEL_NAMES)}")
+        if self.dp and self.strategy == "fedprox":
+            raise ConfigError(
+                "strategy: FedProx's proximal term is not clipped per sample; it cannot run under DP-SGD"
+            )
         if self.dp and self.loss == "double_soft_f1":
             raise ConfigError(
                 "loss: double_soft_f1 couples the samples of a batch and cannot run under DP-SGD"

@@ -22,7 +22,8 @@ def run_local(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
         state.update(round=0, models=models, rounds=[])
     models = {h: arrays_from_numpy(values) for h, values in state["models"].items()}
     for server_round in range(state["round"] + 1, config.rounds + 1):
-        updated, train = federation.train_each(models, {"server-round": server_round}, config.max_update_norm)
+        instructions = {"server-round": server_round, "planned-rounds": config.rounds}
+        updated, train = federation.train_each(models, instructions, config.max_update_norm)
         models.update(updated)
         state["rounds"].append(experiment.round_record(server_round, train, None))
         state.update(round=server_round, models={h: arrays_to_numpy(a) for h, a in models.items()})

@@ -35,7 +35,9 @@ def run_loho(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
             }
         arrays = arrays_from_numpy(current["arrays"])
         for server_round in range(current["round"] + 1, config.rounds + 1):
-            instructions = {"held-out": held_out, "server-round": server_round}
+            # A hospital trains in every fold but its own; it sizes its DP noise for all of them.
+            planned = (len(federation.hospitals) - 1) * config.rounds
+            instructions = {"held-out": held_out, "server-round": server_round, "planned-rounds": planned}
             new_arrays, train = federation.train_round(
                 current["strategy"], server_round, arrays, trainers, instructions, config.max_update_norm
             )

@@ -29,7 +29,10 @@ def run_pooled(experiment: Experiment, state: dict[str, Any], centralized: bool)
         )
     arrays = arrays_from_numpy(state["arrays"])
     for server_round in range(state["round"] + 1, config.rounds + 1):
-        instructions: dict[str, str | int | bool] = {"server-round": server_round}
+        instructions: dict[str, str | int | bool] = {
+            "server-round": server_round,
+            "planned-rounds": config.rounds,
+        }
         if centralized:
             # The centralised baseline is one node training on everyone's data, through the same ClientApp.
             trainer = hospitals[0]
