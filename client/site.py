@@ -35,24 +35,22 @@ class HospitalSite:
 
 def resolve_site(node_config: dict[str, Any], config: RunConfig) -> HospitalSite:
     """Build the HospitalSite from Flower's node config (deployment) or partition id (simulation)."""
-    max_epsilon = node_config.get("max-epsilon")
-    common = {
-        "max_epsilon": float(max_epsilon) if max_epsilon is not None else None,
-        "force_dp": bool(node_config.get("force-dp", False)),
-    }
+    cap = node_config.get("max-epsilon")
+    max_epsilon = float(cap) if cap is not None else None
+    force_dp = bool(node_config.get("force-dp", False))
     if "data-path" in node_config:
         if "hospital" not in node_config:
             raise ValueError('node config has data-path but no hospital id; add hospital="<id>"')
-        hospital = str(node_config["hospital"])
         data_path = str(node_config["data-path"])
         return HospitalSite(
-            hospital=hospital,
+            hospital=str(node_config["hospital"]),
             data_path=data_path,
             layout=str(node_config.get("layout", "auto")),
             hospital_by=str(node_config.get("hospital-by", "none")),
             state_dir=Path(str(node_config.get("state-dir", Path(data_path) / ".cardiofed"))),
+            max_epsilon=max_epsilon,
+            force_dp=force_dp,
             simulated=False,
-            **common,
         )
     if "partition-id" not in node_config:
         raise ValueError("node config names neither data-path (deployment) nor partition-id (simulation)")
@@ -71,9 +69,18 @@ def resolve_site(node_config: dict[str, Any], config: RunConfig) -> HospitalSite
         data_path=config.data_path,
         layout=config.layout,
         hospital_by=config.hospital_by,
-        state_dir=Path(config.run_dir) / "hospitals" / hospital,
+        state_dir=simulated_state_root(config) / hospital,
+        # A simulated hospital has no node config of its own: the run config stands in for it.
+        max_epsilon=max_epsilon if max_epsilon is not None else (config.hospital_max_epsilon or None),
+        force_dp=force_dp,
         simulated=True,
-        **common,
+    )
+
+
+def simulated_state_root(config: RunConfig) -> Path:
+    """Where simulated hospitals keep state: `hospital-state-dir`, else `hospitals/` in the run folder."""
+    return (
+        Path(config.hospital_state_dir) if config.hospital_state_dir else Path(config.run_dir) / "hospitals"
     )
 
 

@@ -26,7 +26,7 @@ class CheckpointMismatch(RuntimeError):
 def config_fingerprint(config: RunConfig) -> str:
     """Hash of everything that shapes the results (the resume flag and timeouts do not)."""
     values = config.to_dict()
-    for volatile in ("resume", "round_timeout_s", "run_dir", "expected_hospitals"):
+    for volatile in ("resume", "round_timeout_s", "run_dir", "expected_hospitals", "hospital_state_dir"):
         values.pop(volatile)
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 

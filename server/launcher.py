@@ -71,7 +71,8 @@ def run_simulation(
     if not config.resume:
         for stale in ("progress.jsonl", "checkpoint.pkl", "results.json"):
             (run_dir / stale).unlink(missing_ok=True)
-        shutil.rmtree(run_dir / "hospitals", ignore_errors=True)
+        if not config.hospital_state_dir:  # a fresh run gets fresh simulated hospitals
+            shutil.rmtree(run_dir / "hospitals", ignore_errors=True)
     overrides = {**overrides, "run-dir": str(run_dir), "expected-hospitals": len(hospitals)}
     run_config_file = run_dir / "run-config.toml"
     run_config_file.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in sorted(overrides.items())))

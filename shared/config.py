@@ -67,6 +67,8 @@ class RunConfig:
     central_dp_clip: float
     resume: bool
     expected_hospitals: int
+    hospital_state_dir: str
+    hospital_max_epsilon: float
 
     @classmethod
     def from_flower(cls, run_config: Mapping[str, Any]) -> RunConfig:
@@ -105,6 +107,8 @@ class RunConfig:
             central_dp_clip=_float(values, "central_dp_clip", minimum=0.0, exclusive=True),
             resume=_bool(values, "resume"),
             expected_hospitals=_int(values, "expected_hospitals", minimum=0),
+            hospital_state_dir=str(values["hospital_state_dir"]),
+            hospital_max_epsilon=_float(values, "hospital_max_epsilon", minimum=0.0),
         )
         config._check_names()
         if not 0.0 < config.delta < 1.0:
