@@ -12,6 +12,7 @@ from flwr.clientapp.typing import ClientAppCallable
 
 from client.audit import AuditLog, message_footprint
 from client.egress import EgressViolation, check_reply
+from client.lead_importance import lead_importance_metrics
 from client.privacy import PrivacyLedger, PrivacyRefused, check_cap, make_private, plan_training
 from client.site import HospitalSite, hospital_data, pooled_training_data, resolve_site, split_of
 from client.summaries import census_metrics, evaluation_metrics
@@ -149,7 +150,10 @@ def _refusal(message: Message, reason: str) -> Message:
 
 @app.evaluate()
 def evaluate(message: Message, context: Context) -> Message:
-    """Score the received model on one split of the hospital's data; reply with histograms only."""
+    """Score the received model on one split of the hospital's data; reply with histograms only.
+
+    With `lead-importance` in the instructions, also per-lead attribution means and counts.
+    """
     config, site = _setup(context)
     instructions = message.content[contract.CONFIG]
     split = str(instructions.get("split", "all"))
@@ -158,8 +162,13 @@ def evaluate(message: Message, context: Context) -> Message:
         data = data.subset(split_of(data, config.seed) == split)
     model = build_model(config, clinical_features=len(data.clinical_names))
     model.load_state_dict(message.content[contract.ARRAYS].to_torch_state_dict())
-    probabilities = predict_probabilities(model, data, config.tasks, training_device())
-    metrics = evaluation_metrics(data, probabilities, config.min_cell_size)
+    device = training_device()
+    probabilities = predict_probabilities(model, data, config.tasks, device)
+    metrics: dict[str, int | float | list[int] | list[float]] = dict(
+        evaluation_metrics(data, probabilities, config.min_cell_size)
+    )
+    if instructions.get("lead-importance", False):
+        metrics.update(lead_importance_metrics(model, data, config.tasks, device))
     return Message(RecordDict({contract.METRICS: MetricRecord(metrics)}), reply_to=message)
 
 

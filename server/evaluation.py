@@ -2,6 +2,9 @@
 
 The server never sees a score: it sums histograms (`shared.metrics`) and computes AUROC, AUPRC, the Youden
 threshold and operating points from them, including the threshold-transfer analysis of LOHO.
+
+The pooled histograms themselves are kept in results.json too (`stored_histograms`), so the report can
+draw curves and compute confidence intervals and calibration later without asking any hospital again.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 from shared import contract
 from shared.data import get_task
 from shared.metrics import (
+    SCORE_BINS,
     SUBGROUPS,
     auroc,
     binary_metrics,
@@ -24,6 +28,8 @@ from shared.metrics import (
 
 HospitalMetrics = Mapping[str, Any]  # one hospital's evaluate reply (a MetricRecord as a dict)
 Histogram = tuple[np.ndarray, np.ndarray]
+#: A histogram as results.json stores it: {bin index (a JSON key, so a string): count}, non-empty bins.
+SparseCounts = dict[str, int]
 
 
 def label_histograms(
@@ -108,3 +114,39 @@ def subgroup_table(reports: Mapping[str, HospitalMetrics], tasks: tuple[str, ...
             }
             table[f"{task}/{name}"] = subgroup_auroc_table(per_hospital)
     return table
+
+
+def stored_histograms(reports: Mapping[str, HospitalMetrics], tasks: tuple[str, ...]) -> dict[str, Any]:
+    """The pool's histograms for results.json: `{task: {label index: {"pos": counts, "neg": counts}}}`.
+
+    Counts are sparse (`{bin index: count}` over the non-empty bins of the `SCORE_BINS` shared bins): a
+    pool of a few hundred records fills a few hundred of the 4096 bins. These are the same aggregates the
+    hospitals sent, summed; `histogram_from_stored` turns them back into arrays for `shared.metrics`.
+    """
+    stored: dict[str, Any] = {}
+    for task in tasks:
+        per_label = {}
+        for label in range(len(get_task(task).label_names)):
+            histogram = pooled_histograms(reports, task, label)
+            if histogram is not None:
+                pos, neg = histogram
+                per_label[str(label)] = {"pos": _sparse(pos), "neg": _sparse(neg)}
+        if per_label:
+            stored[task] = per_label
+    return stored
+
+
+def histogram_from_stored(stored: Mapping[str, Mapping[str, int]]) -> Histogram:
+    """The (positives, negatives) arrays of one label stored by `stored_histograms`."""
+    return _dense(stored["pos"]), _dense(stored["neg"])
+
+
+def _sparse(counts: np.ndarray) -> SparseCounts:
+    return {str(int(index)): int(counts[index]) for index in np.flatnonzero(counts)}
+
+
+def _dense(sparse: Mapping[str, int]) -> np.ndarray:
+    counts = np.zeros(SCORE_BINS, dtype=np.int64)
+    for index, count in sparse.items():
+        counts[int(index)] = int(count)
+    return counts

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from server.progress import ProgressLog
 from shared import contract
 from shared.config import RunConfig
 from shared.experiment import build_model, derive_seed
+from shared.model_file import save_model_file
 from shared.models.clinical import combine_clinical_statistics
 
 _PRIVACY_KEYS = ("dp-epsilon", "dp-delta", "dp-noise-multiplier", "dp-sample-rate", "dp-steps")
@@ -43,6 +46,17 @@ class Experiment:
         mean, std = combine_clinical_statistics(statistics)
         model.clinical_encoder.set_statistics(mean, std)
         return ArrayRecord(model.state_dict())
+
+    def save_model(self, name: str, arrays: ArrayRecord) -> Path:
+        """Keep a final model as `RUN_DIR/models/<name>.pt`: hospitals explain their own ECGs with it."""
+        path = Path(self.config.run_dir) / "models" / f"{name}.pt"
+        return save_model_file(path, arrays.to_torch_state_dict(), self.config, self.clinical_names)
+
+    def final_evaluation(self, instructions: Mapping[str, Any]) -> dict[str, Any]:
+        """Instructions for the final evaluation: they also ask for lead importance when the run wants it."""
+        if self.config.lead_importance:
+            return {**instructions, "lead-importance": True}
+        return dict(instructions)
 
     def _clinical_sums(self, hospital: str) -> dict[str, np.ndarray]:
         census = self.federation.nodes[hospital].census

@@ -69,6 +69,7 @@ class RunConfig:
     expected_hospitals: int
     hospital_state_dir: str
     hospital_max_epsilon: float
+    lead_importance: bool
 
     @classmethod
     def from_flower(cls, run_config: Mapping[str, Any]) -> RunConfig:
@@ -109,6 +110,7 @@ class RunConfig:
             expected_hospitals=_int(values, "expected_hospitals", minimum=0),
             hospital_state_dir=str(values["hospital_state_dir"]),
             hospital_max_epsilon=_float(values, "hospital_max_epsilon", minimum=0.0),
+            lead_importance=_bool(values, "lead_importance"),
         )
         config._check_names()
         if not 0.0 < config.delta < 1.0:

@@ -42,6 +42,11 @@ def clinical_stat_key(stat: str, feature: str) -> str:
     return f"clinical/{stat}/{feature}"
 
 
+def lead_importance_key(task: str, lead: str) -> str:
+    """Key of one lead's occlusion importance for a task; its value is `[mean importance, records]`."""
+    return f"lead-importance/{task}/{lead}"
+
+
 _SUBGROUP_RE = "|".join(re.escape(s) for s in SUBGROUPS)
 _NAME = r"[A-Za-z0-9_\-]+"
 

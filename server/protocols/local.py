@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.evaluation import subgroup_table, summarise
+from server.evaluation import stored_histograms, subgroup_table, summarise
 from server.experiment import Experiment, arrays_from_numpy, arrays_to_numpy
+from server.lead_importance import lead_importance_table
 
 
 def run_local(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
@@ -33,22 +34,33 @@ def run_local(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
     tasks = config.tasks
     cross_site: dict[str, dict[str, Any]] = {}
     per_hospital, off_site_reports = {}, {}
+    per_hospital_histograms, own_site_reports = {}, {}
     instructions = {"server-round": config.rounds}
     for owner, arrays in models.items():
+        experiment.save_model(f"local-{owner}", arrays)
         own_validation = federation.evaluate(arrays, {owner: "val"}, instructions).metrics
         splits = {h: ("test" if h == owner else "all") for h in hospitals}
-        reports = federation.evaluate(arrays, splits, instructions).metrics
+        reports = federation.evaluate(arrays, splits, experiment.final_evaluation(instructions)).metrics
         cross_site[owner] = {
             h: summarise({h: m}, tasks, transfer_from=own_validation) for h, m in reports.items()
         }
         if owner in reports:
             per_hospital[owner] = cross_site[owner][owner]
+            per_hospital_histograms[owner] = stored_histograms({owner: reports[owner]}, tasks)
+            own_site_reports[owner] = reports[owner]
         off_site_reports.update({f"{owner}->{h}": m for h, m in reports.items() if h != owner})
     metrics = {
         # "pooled" here is every model scored at the hospitals that did not train it.
         "pooled": summarise(off_site_reports, tasks),
         "per_hospital": per_hospital,
+        "histograms": {
+            "pooled": stored_histograms(off_site_reports, tasks),
+            "per_hospital": per_hospital_histograms,
+        },
         "cross_site": cross_site,
         "subgroups": subgroup_table(off_site_reports, tasks),
     }
+    if config.lead_importance:
+        # Each hospital's own model on its own test split: what a hospital's model learned to look at.
+        metrics["lead_importance"] = lead_importance_table(own_site_reports, tasks)
     return {"rounds": state["rounds"], "metrics": metrics}

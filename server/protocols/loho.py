@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.evaluation import headline_auroc, subgroup_table, summarise
+from server.evaluation import headline_auroc, stored_histograms, subgroup_table, summarise
 from server.experiment import Experiment, arrays_from_numpy, arrays_to_numpy
+from server.lead_importance import combine_lead_importance, lead_importance_table
 from server.strategies import build_strategy
 
 
@@ -43,7 +44,10 @@ def run_loho(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
             )
             arrays = new_arrays if new_arrays is not None else arrays
             splits = {held_out: "all", **{h: "val" for h in trainers}}
-            evaluation = federation.evaluate(arrays, splits, instructions)
+            final = server_round == config.rounds
+            evaluation = federation.evaluate(
+                arrays, splits, experiment.final_evaluation(instructions) if final else instructions
+            )
             record = experiment.round_record(server_round, train, evaluation)
             held_out_report = {h: m for h, m in evaluation.metrics.items() if h == held_out}
             record["held_out_auroc"] = (
@@ -58,7 +62,8 @@ def run_loho(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
                 rounds=config.rounds,
                 held_out_auroc=record["held_out_auroc"],
             )
-            if server_round == config.rounds:
+            if final:
+                experiment.save_model(held_out, arrays)
                 state["folds"].append(
                     _fold_result(experiment, held_out, trainers, current["rounds"], evaluation)
                 )
@@ -67,7 +72,12 @@ def run_loho(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
             else:
                 state["current"] = current
             experiment.checkpoints.save(state)
-    return {"folds": state["folds"]}
+    outcome: dict[str, Any] = {"folds": state["folds"]}
+    if config.lead_importance:
+        # Every hospital's data counted once, each scored by the model of the fold that never trained on it.
+        tables = (fold.get("lead_importance", {}) for fold in state["folds"])
+        outcome["lead_importance"] = combine_lead_importance(tables)
+    return outcome
 
 
 def _fold_result(
@@ -82,7 +92,9 @@ def _fold_result(
         "trained_on": trainers,
         "rounds": rounds,
         "held_out_metrics": summarise(held_out_report, tasks, transfer_from=validation),
+        "held_out_histograms": stored_histograms(held_out_report, tasks),
         "validation_metrics": summarise(validation, tasks),
         "subgroups": subgroup_table(held_out_report, tasks),
         "held_out_failed": evaluation.failed.get(held_out),
+        "lead_importance": lead_importance_table(held_out_report, tasks),
     }

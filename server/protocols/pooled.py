@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.evaluation import headline_auroc, subgroup_table, summarise
+from server.evaluation import headline_auroc, stored_histograms, subgroup_table, summarise
 from server.experiment import Experiment, arrays_from_numpy, arrays_to_numpy
+from server.lead_importance import lead_importance_table
 from server.strategies import build_strategy
 
 
@@ -57,7 +58,10 @@ def run_pooled(experiment: Experiment, state: dict[str, Any], centralized: bool)
             pooled_validation_auroc=record["pooled_validation_auroc"],
         )
         experiment.checkpoints.save(state)
-    test = federation.evaluate(arrays, dict.fromkeys(hospitals, "test"), {"server-round": config.rounds})
+    experiment.save_model("final", arrays)
+    test = federation.evaluate(
+        arrays, dict.fromkeys(hospitals, "test"), experiment.final_evaluation({"server-round": config.rounds})
+    )
     return {
         "rounds": state["rounds"],
         "metrics": _metrics(experiment, test.metrics, state["validation"], test.failed),
@@ -68,9 +72,16 @@ def _metrics(
     experiment: Experiment, test: dict[str, Any], validation: dict[str, Any], failed: dict[str, str]
 ) -> dict[str, Any]:
     tasks = experiment.config.tasks
-    return {
+    metrics = {
         "pooled": summarise(test, tasks, transfer_from=validation),
         "per_hospital": {h: summarise({h: m}, tasks, transfer_from=validation) for h, m in test.items()},
+        "histograms": {
+            "pooled": stored_histograms(test, tasks),
+            "per_hospital": {h: stored_histograms({h: m}, tasks) for h, m in test.items()},
+        },
         "subgroups": subgroup_table(test, tasks),
         "evaluation_failed": failed,
     }
+    if experiment.config.lead_importance:
+        metrics["lead_importance"] = lead_importance_table(test, tasks)
+    return metrics
