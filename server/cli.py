@@ -11,13 +11,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from client import commands as hospital_commands
 from server import commands as coordinator_commands
+from server import report_commands
 from shared.commands import data as data_commands
 from shared.commands import models as model_commands
 
 _EPILOG = """\
 who uses what:
-  hospital      data check, hospital ...
+  hospital      data check, explain, hospital ...
   coordinator   run, report, coordinator ...
   anyone        synth, models list, demo
 """
@@ -32,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (data_commands, model_commands, coordinator_commands):
+    for group in (data_commands, model_commands, coordinator_commands, report_commands, hospital_commands):
         group.register(subparsers)
     return parser
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from server.launcher import LaunchError, run_simulation
+from server.report import write_report
 from shared.config import PROTOCOLS, STRATEGIES, ConfigError
 
 #: CLI flag -> Flower run-config key; flags left out keep the pyproject defaults.
@@ -158,8 +159,8 @@ def register_demo(subparsers: argparse._SubParsersAction) -> None:
     """Add `cardiofed demo`: synthetic hospitals, then a LOHO federated run on them."""
     demo = subparsers.add_parser(
         "demo",
-        help="[anyone] synthetic hospitals -> leave-one-hospital-out federated run -> results",
-        description="Generate synthetic hospitals (once) and run a LOHO experiment on them.",
+        help="[anyone] synthetic hospitals -> leave-one-hospital-out federated run -> report",
+        description="Generate synthetic hospitals (once), run a LOHO experiment on them and write its report.",
     )
     demo.add_argument("--out", default="runs/demo", help="demo folder (data/ and run/ inside)")
     demo.add_argument("--hospitals", type=int, default=4)
@@ -196,5 +197,7 @@ def _demo(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/red] {error}")
         return 1
     console.print(one_line_summary(json.loads(results_path.read_text())))
+    report = write_report(results_path.parent)
     console.print(f"results: {results_path}")
+    console.print(f"report: {report.html}")
     return 0
