@@ -11,16 +11,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from client import commands as hospital_commands
+from client import commands as explain_commands
+from client import hospital_commands
 from server import commands as coordinator_commands
-from server import report_commands
+from server import deployment_commands, report_commands
 from shared.commands import data as data_commands
 from shared.commands import models as model_commands
 
 _EPILOG = """\
 who uses what:
-  hospital      data check, explain, hospital ...
-  coordinator   run, report, coordinator ...
+  hospital      data check, explain, hospital join, hospital privacy
+  coordinator   run, report, coordinator start|register|nodes|submit
   anyone        synth, models list, demo
 """
 
@@ -34,7 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (data_commands, model_commands, coordinator_commands, report_commands, hospital_commands):
+    groups = (
+        data_commands,
+        model_commands,
+        coordinator_commands,
+        report_commands,
+        deployment_commands,
+        explain_commands,
+        hospital_commands,
+    )
+    for group in groups:
         group.register(subparsers)
     return parser
 

@@ -75,7 +75,7 @@ def run_simulation(
             shutil.rmtree(run_dir / "hospitals", ignore_errors=True)
     overrides = {**overrides, "run-dir": str(run_dir), "expected-hospitals": len(hospitals)}
     run_config_file = run_dir / "run-config.toml"
-    run_config_file.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in sorted(overrides.items())))
+    run_config_file.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in sorted(overrides.items())))
 
     flwr_home = run_dir / ".flwr"
     flwr_home.mkdir(exist_ok=True)
@@ -109,18 +109,18 @@ def run_simulation(
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             try:
-                _follow(run_dir, flwr_run, on_event)
+                follow_progress(run_dir, flwr_run, on_event)
             finally:
-                _stop(flwr_run)
+                stop_process(flwr_run)
         finally:
-            _stop(superlink)
+            stop_process(superlink)
     results = run_dir / "results.json"
     if not results.is_file():
         raise LaunchError(f"the run ended without results; see {log_path}")
     return results
 
 
-def _follow(
+def follow_progress(
     run_dir: Path, process: subprocess.Popen, on_event: Callable[[dict[str, Any]], None] | None
 ) -> None:
     offset = 0
@@ -153,7 +153,7 @@ def _wait_healthy(port: int, superlink: subprocess.Popen) -> None:
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
     """Stop a process we started: SIGTERM, then SIGKILL (its Flower children watch it and exit too)."""
     if process.poll() is not None:
         return
@@ -171,7 +171,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """`value` written as a TOML value (for run-config files)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from federated import federated_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The 500 real PTB-XL records provided beside the repository; CARDIOFED_PTBXL500 overrides the path.
@@ -24,3 +26,22 @@ def ptbxl500() -> Path:
 def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """One preprocessed-data cache for the whole session, never the user's own cache."""
     os.environ["CARDIOFED_CACHE_DIR"] = str(tmp_path_factory.mktemp("cardiofed-cache"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_hospitals(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four synthetic hospitals (PTB-XL layout, 100 Hz) shared by every federated test."""
+    from shared.data.synthetic import generate_hospitals
+
+    out = tmp_path_factory.mktemp("synthetic") / "hospitals"
+    generate_hospitals(out, hospitals=4, records_per_hospital=70, layout="ptbxl", seed=11, sample_rate=100)
+    return out
+
+
+@pytest.fixture(scope="session")
+def loho_run(
+    synthetic_hospitals: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """One LOHO run (with federated lead importance) that the federation and report tests both inspect."""
+    run_dir = tmp_path_factory.mktemp("loho")
+    return run_dir, federated_run(synthetic_hospitals, run_dir, protocol="loho", **{"lead-importance": True})

@@ -1,7 +1,7 @@
 """End-to-end federated runs: real `flwr run` simulations of the ServerApp and ClientApp.
 
-One module-scoped synthetic dataset (4 hospitals) feeds every run so the whole file stays within a few
-minutes; each run is a real SuperLink in simulation mode with one virtual SuperNode per hospital.
+The suite's synthetic hospitals and its shared LOHO run come from tests/conftest.py; every run is a real
+SuperLink in simulation mode with one virtual SuperNode per hospital.
 """
 
 from __future__ import annotations
@@ -16,41 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from federated import FAST_RUN, federated_run
 
-from server.launcher import run_simulation
 from shared import contract
-from shared.data.synthetic import generate_hospitals
 
 pytestmark = pytest.mark.slow
-
-FAST = {
-    "task": "mi",
-    "model": "resnet1d",
-    "rounds": 2,
-    "local-epochs": 2,
-    "batch-size": 32,
-    "learning-rate": 0.003,
-    "hospital-by": "site",
-    "seed": 7,
-}
-
-
-@pytest.fixture(scope="module")
-def hospitals_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("synthetic") / "hospitals"
-    generate_hospitals(out, hospitals=4, records_per_hospital=70, layout="ptbxl", seed=11, sample_rate=100)
-    return out
-
-
-def _run(hospitals_dir: Path, run_dir: Path, **overrides: Any) -> dict[str, Any]:
-    config = {**FAST, "data-path": str(hospitals_dir), "run-dir": str(run_dir), **overrides}
-    return json.loads(run_simulation(config).read_text())
-
-
-@pytest.fixture(scope="module")
-def loho(hospitals_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    run_dir = tmp_path_factory.mktemp("loho")
-    return run_dir, _run(hospitals_dir, run_dir, protocol="loho")
 
 
 def _audit(run_dir: Path, hospital: str) -> list[dict[str, Any]]:
@@ -58,8 +28,8 @@ def _audit(run_dir: Path, hospital: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_loho_results_have_every_key(loho: tuple[Path, dict[str, Any]]) -> None:
-    _, results = loho
+def test_loho_results_have_every_key(loho_run: tuple[Path, dict[str, Any]]) -> None:
+    _, results = loho_run
     assert {"protocol", "model", "task", "config", "hospitals", "folds"} <= set(results)
     assert results["protocol"] == "loho" and results["model"] == "resnet1d" and results["task"] == "mi"
     assert sorted(results["hospitals"]) == ["0", "1", "2", "3"]
@@ -79,14 +49,14 @@ def test_loho_results_have_every_key(loho: tuple[Path, dict[str, Any]]) -> None:
         assert metrics["n"] == census["records"]["all"]
 
 
-def test_loho_learns_across_hospitals(loho: tuple[Path, dict[str, Any]]) -> None:
-    _, results = loho
+def test_loho_learns_across_hospitals(loho_run: tuple[Path, dict[str, Any]]) -> None:
+    _, results = loho_run
     aurocs = [fold["held_out_metrics"]["mi"]["auroc"] for fold in results["folds"]]
     assert sum(aurocs) / len(aurocs) > 0.7, aurocs
 
 
-def test_held_out_hospital_never_trains_in_its_fold(loho: tuple[Path, dict[str, Any]]) -> None:
-    run_dir, results = loho
+def test_held_out_hospital_never_trains_in_its_fold(loho_run: tuple[Path, dict[str, Any]]) -> None:
+    run_dir, results = loho_run
     for hospital in results["hospitals"]:
         entries = _audit(run_dir, hospital)
         trained_folds = {e["fold"] for e in entries if e["type"] == "train"}
@@ -96,8 +66,8 @@ def test_held_out_hospital_never_trains_in_its_fold(loho: tuple[Path, dict[str, 
         assert trained_folds == {h for h in results["hospitals"] if h != hospital}
 
 
-def test_nothing_but_model_and_aggregates_left_any_hospital(loho: tuple[Path, dict[str, Any]]) -> None:
-    run_dir, results = loho
+def test_nothing_but_model_and_aggregates_left_any_hospital(loho_run: tuple[Path, dict[str, Any]]) -> None:
+    run_dir, results = loho_run
     model_bytes = None
     for hospital in results["hospitals"]:
         for entry in _audit(run_dir, hospital):
@@ -113,12 +83,14 @@ def test_nothing_but_model_and_aggregates_left_any_hospital(loho: tuple[Path, di
 
 
 def test_kill_and_resume_gives_identical_results(
-    hospitals_dir: Path, loho: tuple[Path, dict[str, Any]], tmp_path: Path
+    synthetic_hospitals: Path, loho_run: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    _, uninterrupted = loho
+    _, uninterrupted = loho_run
     run_dir = tmp_path / "interrupted"
-    command = [sys.executable, "-m", "server.cli", "run", "--data", str(hospitals_dir), "--out", str(run_dir),
-               "--protocol", "loho"] + [f"--set={k}={json.dumps(v)}" for k, v in FAST.items()]  # fmt: skip
+    settings = {**FAST_RUN, "lead-importance": True}  # exactly the shared run's configuration
+    command = [sys.executable, "-m", "server.cli", "run", "--data", str(synthetic_hospitals),
+               "--out", str(run_dir), "--protocol", "loho"]  # fmt: skip
+    command += [f"--set={key}={json.dumps(value)}" for key, value in settings.items()]
     runner = subprocess.Popen(
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -136,7 +108,9 @@ def test_kill_and_resume_gives_identical_results(
     runner.wait()
     assert not (run_dir / "results.json").exists()
 
-    resumed = _run(hospitals_dir, run_dir, protocol="loho", resume=True)
+    resumed = federated_run(
+        synthetic_hospitals, run_dir, protocol="loho", resume=True, **{"lead-importance": True}
+    )
     events = [json.loads(line)["event"] for line in progress.read_text().splitlines()]
     assert "resumed" in events
     for got, want in zip(resumed["folds"], uninterrupted["folds"], strict=True):
@@ -153,16 +127,18 @@ def _pooled_metrics(results: dict[str, Any]) -> dict[str, Any]:
     return pooled
 
 
-def test_pooled_fedavg_comes_close_to_centralized(hospitals_dir: Path, tmp_path: Path) -> None:
-    pooled = _pooled_metrics(_run(hospitals_dir, tmp_path / "pooled", protocol="pooled"))
-    central = _pooled_metrics(_run(hospitals_dir, tmp_path / "central", protocol="centralized"))
+def test_pooled_fedavg_comes_close_to_centralized(synthetic_hospitals: Path, tmp_path: Path) -> None:
+    pooled = _pooled_metrics(federated_run(synthetic_hospitals, tmp_path / "pooled", protocol="pooled"))
+    central = _pooled_metrics(
+        federated_run(synthetic_hospitals, tmp_path / "central", protocol="centralized")
+    )
     assert set(pooled) == set(central)
     assert pooled["n"] == central["n"]  # the same test records, scored by two models
     assert abs(pooled["auroc"] - central["auroc"]) < 0.02, (pooled["auroc"], central["auroc"])
 
 
-def test_local_baseline_scores_every_model_everywhere(hospitals_dir: Path, tmp_path: Path) -> None:
-    results = _run(hospitals_dir, tmp_path, protocol="local")
+def test_local_baseline_scores_every_model_everywhere(synthetic_hospitals: Path, tmp_path: Path) -> None:
+    results = federated_run(synthetic_hospitals, tmp_path, protocol="local")
     _pooled_metrics(results)
     cross_site = results["metrics"]["cross_site"]
     assert set(cross_site) == {"0", "1", "2", "3"}

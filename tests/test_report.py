@@ -1,7 +1,7 @@
 """The evaluation report from a real (small) LOHO run: stored histograms, model files, sections, no records.
 
-One synthetic federation (3 hospitals, 1 round, lead importance on) is run once for the module; the
-report is then rendered from its results.json, and from edited copies for tiny-n and comparison cases.
+The report is rendered from the suite's shared LOHO run (tests/conftest.py), and from edited copies of its
+results.json for tiny-n and comparison cases.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ import pytest
 
 from server import report_commands
 from server.evaluation import histogram_from_stored
-from server.launcher import run_simulation
 from server.report import write_report
 from shared.data import load_dataset
-from shared.data.synthetic import generate_hospitals
 from shared.metrics import SCORE_BINS, auroc
 from shared.model_file import load_model_file
 
@@ -39,26 +37,14 @@ SECTIONS = (
 
 
 @pytest.fixture(scope="module")
-def hospitals_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("report-data") / "hospitals"
-    generate_hospitals(out, hospitals=3, records_per_hospital=30, seed=5, sample_rate=100)
-    return out
+def hospitals_dir(synthetic_hospitals: Path) -> Path:
+    return synthetic_hospitals
 
 
 @pytest.fixture(scope="module")
-def run_dir(hospitals_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("report-run")
-    overrides = {
-        "data-path": str(hospitals_dir),
-        "run-dir": str(run_dir),
-        "hospital-by": "site",
-        "protocol": "loho",
-        "rounds": 1,
-        "seed": 3,
-        "lead-importance": True,
-    }
-    run_simulation(overrides)
-    return run_dir
+def run_dir(loho_run: tuple[Path, dict[str, Any]]) -> Path:
+    """The suite's shared LOHO run (4 synthetic hospitals, lead importance on)."""
+    return loho_run[0]
 
 
 def _results(run_dir: Path) -> dict[str, Any]:

@@ -1,0 +1,193 @@
+"""The coordinator in a real deployment: a Flower SuperLink over TLS that admits registered hospitals only.
+
+Everything the coordinator keeps lives in one state folder: the SuperLink's database (registered hospital
+keys, runs, messages; it survives restarts), its log file, and the Flower CLI's home with the connection
+`cardiofed` that `register` and `submit` use. Experiments are submitted with `flwr run` exactly as in the
+simulation launcher, only against this SuperLink, whose SuperExec runs the ServerApp on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from server.launcher import LaunchError, follow_progress, stop_process, toml_value, experiment_config
+from shared.config import app_dir
+
+CONNECTION = "cardiofed"
+DEFAULT_PORT = 9093
+STARTUP_S = 30.0
+
+
+@dataclass(frozen=True)
+class Coordinator:
+    """Where the SuperLink listens and where its certificates and state are."""
+
+    state_dir: Path
+    certs_dir: Path  # from `deploy/certs.sh federation`: ca.crt, superlink.crt, superlink.key
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+
+    @property
+    def address(self) -> str:
+        """HOST:PORT as hospitals and the Flower CLI reach it."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def flwr_home(self) -> Path:
+        """FLWR_HOME of the Flower CLI calls made for this coordinator."""
+        return self.state_dir / "flwr-home"
+
+    @property
+    def log_file(self) -> Path:
+        """The SuperLink's own log (Flower rotates it)."""
+        return self.state_dir / "superlink.log"
+
+
+def superlink_command(coordinator: Coordinator) -> list[str]:
+    """The `flower-superlink` command line: TLS, SuperNode authentication, persistent state, no installs."""
+    certs = coordinator.certs_dir
+    return [
+        "flower-superlink",
+        "--ssl-ca-certfile", str(_required(certs / "ca.crt", "the federation CA certificate")),
+        "--ssl-certfile", str(_required(certs / "superlink.crt", "the SuperLink's TLS certificate")),
+        "--ssl-keyfile", str(_required(certs / "superlink.key", "the SuperLink's TLS key")),
+        "--enable-supernode-auth",
+        "--database", str(coordinator.state_dir / "state.db"),
+        "--log-file", str(coordinator.log_file),
+        "--host", coordinator.host,
+        "--port", str(coordinator.port),
+        # The app runs in this environment; the SuperLink must never `uv sync` its dependencies.
+        "--disable-runtime-dependency-installation",
+    ]  # fmt: skip
+
+
+def prepare(coordinator: Coordinator) -> dict[str, str]:
+    """Create the state folder and the CLI connection; returns the environment for Flower's commands."""
+    coordinator.flwr_home.mkdir(parents=True, exist_ok=True)
+    ca = _required(coordinator.certs_dir / "ca.crt", "the federation CA certificate").resolve()
+    (coordinator.flwr_home / "config.toml").write_text(
+        f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+        f"address = {toml_value(coordinator.address)}\nroot-certificates = {toml_value(str(ca))}\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "FLWR_HOME": str(coordinator.flwr_home)}
+    # Flower's executables live beside this interpreter (the project's virtual environment).
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def start_coordinator(coordinator: Coordinator) -> subprocess.Popen:
+    """Start the SuperLink in the background, in its own process group (stopped with its children)."""
+    env = prepare(coordinator)
+    return subprocess.Popen(
+        superlink_command(coordinator), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_until_serving(coordinator: Coordinator, superlink: subprocess.Popen) -> None:
+    """Block until the SuperLink answers its TLS health check (verified against the federation CA)."""
+    tls = ssl.create_default_context(cafile=str(coordinator.certs_dir / "ca.crt"))
+    url = f"https://{coordinator.address}/health"
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if superlink.poll() is not None:
+            raise LaunchError(
+                f"flower-superlink exited with status {superlink.returncode}; see {coordinator.log_file}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=1.0, context=tls) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise LaunchError(
+        f"flower-superlink did not serve {url} within {STARTUP_S:.0f}s; see {coordinator.log_file}"
+    )
+
+
+def exec_coordinator(coordinator: Coordinator) -> None:
+    """Become the SuperLink (for `cardiofed coordinator start` under systemd or a terminal)."""
+    env = prepare(coordinator)
+    command = superlink_command(coordinator)
+    os.execvpe(command[0], command, env)
+
+
+def register_hospital(coordinator: Coordinator, public_key: Path, hospital: str) -> int:
+    """Admit a hospital: register its SuperNode public key with the running SuperLink; returns its node id."""
+    _required(public_key, f"the public key of hospital {hospital}")
+    completed = subprocess.run(
+        ["flwr", "supernode", "register", str(public_key), CONNECTION, "--name", hospital,
+         "--format", "json"],
+        env=prepare(coordinator), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    try:
+        answer = json.loads(completed.stdout[completed.stdout.index("{") :])
+        return int(answer["node-id"])
+    except (ValueError, KeyError) as error:
+        detail = (completed.stdout + completed.stderr).strip()
+        raise LaunchError(f"could not register {public_key} for hospital {hospital}: {detail}") from error
+
+
+def registered_nodes(coordinator: Coordinator) -> list[dict[str, Any]]:
+    """The SuperNodes the SuperLink knows (`flwr supernode list`): node id, status, name..."""
+    completed = subprocess.run(
+        ["flwr", "supernode", "list", CONNECTION, "--format", "json"],
+        env=prepare(coordinator), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    try:
+        return list(json.loads(completed.stdout[completed.stdout.index("{") :])["nodes"])
+    except (ValueError, KeyError) as error:
+        detail = (completed.stdout + completed.stderr).strip()
+        raise LaunchError(f"could not list the SuperNodes of {coordinator.address}: {detail}") from error
+
+
+def submit_experiment(
+    coordinator: Coordinator,
+    overrides: dict[str, Any],
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> Path:
+    """Run an experiment on the connected hospitals and wait for it; returns the path of results.json.
+
+    `overrides` are run-config keys; `run-dir` must be set (the ServerApp writes there, on this machine)
+    and `expected-hospitals` says how many hospitals the census waits for.
+    """
+    config = experiment_config(overrides)
+    run_dir = Path(config.run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not config.resume:
+        for stale in ("progress.jsonl", "checkpoint.pkl", "results.json"):
+            (run_dir / stale).unlink(missing_ok=True)
+    run_config_file = run_dir / "run-config.toml"
+    values = {**overrides, "run-dir": str(run_dir)}
+    run_config_file.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in sorted(values.items())))
+    log_path = run_dir / "flwr-run.log"
+    with log_path.open("ab") as log:
+        flwr_run = subprocess.Popen(
+            ["flwr", "run", str(app_dir()), CONNECTION, "--stream", "--run-config", str(run_config_file)],
+            env=prepare(coordinator), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            follow_progress(run_dir, flwr_run, on_event)
+        finally:
+            stop_process(flwr_run)
+    results = run_dir / "results.json"
+    if not results.is_file():
+        raise LaunchError(f"the run ended without results; see {log_path} and {coordinator.log_file}")
+    return results
+
+
+def _required(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise LaunchError(f"{path} not found: {what} (make it with deploy/certs.sh)")
+    return path
