@@ -160,7 +160,7 @@ def register_demo(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser(
         "demo",
         help="[anyone] synthetic hospitals -> leave-one-hospital-out federated run -> report",
-        description="Generate synthetic hospitals (once), run a LOHO experiment on them and write its report.",
+        description="Generate synthetic hospitals (once), run LOHO on them and write the report.",
     )
     demo.add_argument("--out", default="runs/demo", help="demo folder (data/ and run/ inside)")
     demo.add_argument("--hospitals", type=int, default=4)

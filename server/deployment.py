@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.launcher import LaunchError, follow_progress, stop_process, toml_value, experiment_config
+from server.launcher import LaunchError, experiment_config, follow_progress, stop_process, toml_value
 from shared.config import app_dir
 
 CONNECTION = "cardiofed"

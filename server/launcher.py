@@ -123,6 +123,7 @@ def run_simulation(
 def follow_progress(
     run_dir: Path, process: subprocess.Popen, on_event: Callable[[dict[str, Any]], None] | None
 ) -> None:
+    """Pass each progress event of the run to `on_event` until `process` (the `flwr run`) ends."""
     offset = 0
     while True:
         finished = process.poll() is not None
