@@ -34,8 +34,18 @@ def write_record(
     """Write (samples, leads) `signal` (in `units`) as WFDB format 16 with wfdb's own writer."""
     folder.mkdir(parents=True, exist_ok=True)
     n = signal.shape[1]
-    wfdb.wrsamp(name, fs=fs, units=[units] * n, sig_name=list(sig_names), p_signal=signal, fmt=["16"] * n,
-                adc_gain=[gain] * n, baseline=[0] * n, comments=list(comments), write_dir=str(folder))
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=[units] * n,
+        sig_name=list(sig_names),
+        p_signal=signal,
+        fmt=["16"] * n,
+        adc_gain=[gain] * n,
+        baseline=[0] * n,
+        comments=list(comments),
+        write_dir=str(folder),
+    )
 
 
 def mini_ptbxl(destination: Path, source: Path, ecg_ids: Sequence[int]) -> Path:

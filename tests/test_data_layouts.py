@@ -40,7 +40,12 @@ def test_challenge_records_split_by_source_prefix_with_snomed_labels_and_demogra
     by_name = {r.record.rsplit("/", 1)[-1]: i for i, r in enumerate(dataset.records)}
     mi = dataset.labels["mi"][:, 0]
     assert {name: mi[i] for name, i in by_name.items()} == {
-        "A0001": 1.0, "A0002": 0.0, "E00001": 0.0, "HR00001": 0.0, "JS00001": 1.0}
+        "A0001": 1.0,
+        "A0002": 0.0,
+        "E00001": 0.0,
+        "HR00001": 0.0,
+        "JS00001": 1.0,
+    }
     names = dataset.label_names["challenge30"]
     rbbb, pac = names.index("RBBB"), names.index("PAC")
     # 59118001 and 713427006 are the same diagnosis for the Challenge, as are 284470004 and 63593006
@@ -73,7 +78,8 @@ def test_challenge_header_without_dx_is_skipped(tmp_path):
 
     assert len(dataset) == 5
     assert [(s.record, s.reason, s.hospital) for s in dataset.skipped] == [
-        ("extra/Q0001", "no #Dx line in header", "Q")]
+        ("extra/Q0001", "no #Dx line in header", "Q")
+    ]
 
 
 def test_challenge_header_and_mat_file_exactly_as_distributed(tmp_path):
@@ -105,13 +111,20 @@ def _plain_folder(root):
     write_record(root / "site_a", "r1", signal, 250)
     write_record(root / "site_a", "r2", signal, 250)
     shuffled = [11, 3, 0, 7, 5, 1, 9, 2, 10, 4, 8, 6]
-    write_record(root / "site_b", "r3", signal[:, shuffled] * 1000, 250,
-                 sig_names=[LEADS[i].lower() for i in shuffled], units="uV", gain=1.0)
+    write_record(
+        root / "site_b",
+        "r3",
+        signal[:, shuffled] * 1000,
+        250,
+        sig_names=[LEADS[i].lower() for i in shuffled],
+        units="uV",
+        gain=1.0,
+    )
     write_record(root / "site_b", "unlisted", signal, 250)
     (root / "labels.csv").write_text(
         "record,patient,age,sex,codes,smoking,diabetes\n"
         "site_a/r1,p1,60,M,IMI;SR,yes,0\n"
-        "site_a/r2,p1,61,male,\"164865005,426783006\",,1\n"
+        'site_a/r2,p1,61,male,"164865005,426783006",,1\n'
         "site_b/r3,p2,,F,NORM,no,no\n"
         "site_b/r4,p3,50,F,NORM,no,no\n"
         "site_b/r5,p4,50,X,NORM,no,no\n"
@@ -148,7 +161,12 @@ def test_census_counts_per_hospital(tmp_path):
     summary = census(load_dataset(root, progress=False, cache=False))
 
     assert summary["hospitals"]["site_a"] == {
-        "records": 2, "patients": 1, "skipped": 0, "positives": {"mi": 2}, "sampling_rates": {"250": 2}}
+        "records": 2,
+        "patients": 1,
+        "skipped": 0,
+        "positives": {"mi": 2},
+        "sampling_rates": {"250": 2},
+    }
     assert summary["hospitals"]["site_b"]["skipped"] == 3
     assert (summary["records"], summary["usable"], len(summary["skipped"])) == (6, 3, 3)
     assert summary["flags"] == {"missing age": 1}

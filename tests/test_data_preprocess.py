@@ -34,15 +34,21 @@ def test_resampling_keeps_frequency_and_amplitude(source_rate, target_rate):
 
     assert resampled.size == 10 * target_rate
     assert _dominant_frequency(resampled, target_rate) == pytest.approx(7.0, abs=0.1)
-    inner = resampled[target_rate: -target_rate]  # away from the filter's edge transients
+    inner = resampled[target_rate:-target_rate]  # away from the filter's edge transients
     assert np.abs(inner).max() == pytest.approx(1.5, rel=0.02)
-    expected = _sine(7.0, target_rate, 10, amplitude=1.5)[target_rate: -target_rate]
+    expected = _sine(7.0, target_rate, 10, amplitude=1.5)[target_rate:-target_rate]
     np.testing.assert_allclose(inner, expected, atol=0.03)
 
 
 def test_lead_names_in_any_case_map_to_the_standard_spelling():
     assert [canonical_lead(name) for name in ("i", "AVR", "avl", "aVF", " v1 ", "V6")] == [
-        "I", "aVR", "aVL", "aVF", "V1", "V6"]
+        "I",
+        "aVR",
+        "aVL",
+        "aVF",
+        "V1",
+        "V6",
+    ]
     assert canonical_lead("MLII") is None
 
 
@@ -51,8 +57,20 @@ def test_match_leads_finds_each_standard_lead_and_reports_the_rest():
 
     match = match_leads(names)
 
-    assert [names[p] for p in match.positions] == ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3",
-                                                   "V4", "v5", "V6"]
+    assert [names[p] for p in match.positions] == [
+        "I",
+        "II",
+        "III",
+        "AVR",
+        "AVL",
+        "AVF",
+        "V1",
+        "V2",
+        "V3",
+        "V4",
+        "v5",
+        "V6",
+    ]
     assert (match.missing, match.duplicated, match.extra) == ((), (), ("RESP",))
     broken = match_leads([*LEADS[:10], "I"])
     assert (broken.missing, broken.duplicated) == (("V5", "V6"), ("I",))

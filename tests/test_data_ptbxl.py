@@ -17,8 +17,20 @@ EXPECTED_SITES = {"0": (256, 238, 17), "1": (161, 153, 38), "2": (17, 16, 3), "3
 
 @pytest.mark.parametrize("records", ["100", "500"])
 def test_data_check_json_reports_the_known_counts(ptbxl500, capsys, records):
-    status = main(["data", "check", str(ptbxl500), "--hospital-by", "site", "--task", "mi",
-                   "--records", records, "--json"])
+    status = main(
+        [
+            "data",
+            "check",
+            str(ptbxl500),
+            "--hospital-by",
+            "site",
+            "--task",
+            "mi",
+            "--records",
+            records,
+            "--json",
+        ]
+    )
 
     report = json.loads(capsys.readouterr().out)
     assert status == 0
@@ -64,7 +76,11 @@ def test_missing_ages_are_kept_flagged_and_nan(ptbxl500):
 
     missing = [i for i, r in enumerate(dataset.records) if "missing age" in r.flags]
     assert [dataset.records[i].record.rsplit("/", 1)[-1] for i in missing] == [
-        "00108_lr", "00255_lr", "00256_lr", "00346_lr"]
+        "00108_lr",
+        "00255_lr",
+        "00256_lr",
+        "00346_lr",
+    ]
     assert np.isnan(dataset.clinical[missing, 0]).all()
     assert dataset.clinical_names[:2] == ("age", "sex_male")
     assert dataset.clinical[0, :2].tolist() == [56.0, 0.0]  # ecg_id 1: 56 years, sex 1 = female
@@ -89,8 +105,9 @@ def test_one_hospital_loads_alone_and_unknown_hospitals_are_named(ptbxl500):
 
 
 def test_several_tasks_are_labelled_together(ptbxl500):
-    dataset = load_dataset(ptbxl500, hospital_by="site", tasks=("mi", "challenge30"), hospital="3",
-                           progress=False)
+    dataset = load_dataset(
+        ptbxl500, hospital_by="site", tasks=("mi", "challenge30"), hospital="3", progress=False
+    )
 
     assert dataset.labels["mi"].shape == (66, 1)
     assert dataset.labels["challenge30"].shape == (66, 26)

@@ -43,6 +43,7 @@ def _set(column, rows, value):
     def transform(signal, names):
         signal[rows, column] = value
         return signal, names
+
     return transform
 
 

@@ -35,8 +35,12 @@ def test_challenge30_covers_the_30_scored_codes_with_equivalents_merged():
     assert task.kind == "multilabel"
     assert len(snomed) == len(set(snomed)) == 30
     assert len(task.label_names) == 26
-    for pair in (("713427006", "59118001"), ("284470004", "63593006"), ("427172004", "17338001"),
-                 ("733534002", "164909002")):
+    for pair in (
+        ("713427006", "59118001"),
+        ("284470004", "63593006"),
+        ("427172004", "17338001"),
+        ("733534002", "164909002"),
+    ):
         assert sum(set(pair) <= codes for codes in task.label_codes) == 1, pair
 
 
