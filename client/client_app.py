@@ -5,6 +5,8 @@ Every reply passes the egress guard and is written to the hospital's audit log b
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -13,7 +15,14 @@ from flwr.clientapp.typing import ClientAppCallable
 from client.audit import AuditLog, message_footprint
 from client.egress import EgressViolation, check_reply
 from client.lead_importance import lead_importance_metrics
-from client.privacy import PrivacyLedger, PrivacyRefused, check_cap, make_private, plan_training
+from client.privacy import (
+    PrivacyLedger,
+    PrivacyRefused,
+    check_cap,
+    make_private,
+    noise_only_step,
+    plan_training,
+)
 from client.site import HospitalSite, hospital_data, pooled_training_data, resolve_site, split_of
 from client.summaries import census_metrics, evaluation_metrics
 from client.training import make_loader, make_optimizer, predict_probabilities, train_epochs, training_device
@@ -95,6 +104,7 @@ def train(message: Message, context: Context) -> Message:
     loader = make_loader(data, config.tasks, config.batch_size, seed, shuffle=True)
     optimizer = make_optimizer(model, config)
     trained: torch.nn.Module = model
+    empty_batch_step = None
     privacy_metrics: dict[str, float | int] = {}
     if config.dp:
         ledger = PrivacyLedger(site.state_dir)
@@ -109,12 +119,15 @@ def train(message: Message, context: Context) -> Message:
         trained, optimizer, loader = make_private(
             model, optimizer, loader, training, config.max_grad_norm, seed
         )
+        empty_batch_step = partial(noise_only_step, trained, optimizer)
     proximal_to = None
     if config.strategy == "fedprox":
         proximal_to = [p.detach().clone().to(device) for p in model.parameters() if p.requires_grad]
-    outcome = train_epochs(trained, loader, optimizer, config, device, proximal_to=proximal_to)
+    outcome = train_epochs(
+        trained, loader, optimizer, config, device, proximal_to=proximal_to, empty_batch_step=empty_batch_step
+    )
     if config.dp:
-        # The planned steps are recorded, an upper bound on what ran (empty Poisson batches are skipped).
+        # Every Poisson batch is a step (an empty one takes a noise-only step), so the plan is what ran.
         ledger.record(training, run=message.metadata.run_id, fold=fold or None, server_round=server_round,
                       delta=config.delta)  # fmt: skip
         privacy_metrics = {

@@ -122,6 +122,19 @@ def check_cap(ledger: PrivacyLedger, planned: DPTraining, delta: float, max_epsi
         )
 
 
+def noise_only_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Take the DP-SGD step of an empty Poisson batch: no gradient, but the noise all the same.
+
+    Skipping it would make the released model depend on whether the batch happened to be empty, which the
+    accountant does not allow for; Opacus' faster per-sample modes cannot run a forward pass on zero samples.
+    """
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            parameter.grad_sample = torch.zeros(0, *parameter.shape, device=parameter.device)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def make_private(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,

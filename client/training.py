@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from shared.losses import multitask_loss
 from torch.utils.data import DataLoader, TensorDataset
 
 from shared.config import RunConfig
 from shared.data import ECGDataset
+from shared.losses import multitask_loss
 
 
 def training_device() -> torch.device:
@@ -65,15 +65,21 @@ def train_epochs(
     device: torch.device,
     *,
     proximal_to: list[torch.Tensor] | None = None,
-    after_step: Callable[[], None] | None = None,
+    empty_batch_step: Callable[[], None] | None = None,
 ) -> TrainOutcome:
-    """Run `config.local_epochs` epochs; with `proximal_to`, add FedProx's proximal term to the loss."""
+    """Run `config.local_epochs` epochs; with `proximal_to`, add FedProx's proximal term to the loss.
+
+    `empty_batch_step` runs for an empty batch instead of skipping it (DP-SGD's noise-only step).
+    """
     model.to(device).train()
     total_loss, examples, steps = 0.0, 0, 0
     started = time.perf_counter()
     for _ in range(config.local_epochs):
         for signals, clinical, *labels in loader:
             if len(signals) == 0:  # Poisson sampling under DP can draw an empty batch
+                if empty_batch_step is not None:
+                    empty_batch_step()
+                    steps += 1
                 continue
             signals, clinical = signals.to(device), clinical.to(device)
             targets = {task: y.to(device) for task, y in zip(config.tasks, labels, strict=True)}
@@ -85,8 +91,6 @@ def train_epochs(
                 loss = loss + 0.5 * config.proximal_mu * drift
             loss.backward()
             optimizer.step()
-            if after_step is not None:
-                after_step()
             total_loss += float(loss.detach()) * len(signals)
             examples += len(signals)
             steps += 1
