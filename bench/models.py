@@ -1,0 +1,202 @@
+"""Throughput of every model on this machine's CPU, with and without DP-SGD, written to bench/models.json.
+
+For each model in the registry: parameter count (task mi, age and sex), training and inference ECGs per
+second at 100 Hz x 10 s with batch 64, and DP-SGD training ECGs per second under each Opacus per-sample
+gradient mode ("hooks", "functorch", "ew"). A mode only counts if its per-sample gradients match ones
+computed sample by sample; the fastest correct mode is reported beside the mode the registry declares.
+
+    .venv/bin/python bench/models.py [--models resnet1d,inception1d] [--steps 3] [--out bench/models.json]
+
+Timings are the median of `--steps` steps after one warm-up step. The machine's load average is recorded
+at start and end: on a shared machine, other work lowers every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from opacus import PrivacyEngine
+from opacus.grad_sample.utils import prepare_module
+from torch.utils.data import DataLoader, TensorDataset
+
+from shared.losses import multitask_loss
+from shared.models import MODEL_NAMES, count_parameters, create_model
+
+BATCH = 64
+SAMPLES = 1000  # 100 Hz x 10 s
+OPACUS_MODES = ("hooks", "functorch", "ew")
+
+
+def _batch(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    signals = 0.3 * torch.randn(size, 12, SAMPLES, generator=generator)
+    clinical = torch.stack([torch.full((size,), 60.0), (torch.arange(size) % 2).float()], dim=1)
+    labels = (torch.arange(size) % 2).float().unsqueeze(1)
+    return signals, clinical, labels
+
+
+def _ecgs_per_second(step: Callable[[], None], steps: int) -> float:
+    step()  # warm-up: allocator, oneDNN kernel selection
+    durations = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        durations.append(time.perf_counter() - start)
+    return BATCH / statistics.median(durations)
+
+
+def _standard_throughput(name: str, steps: int) -> tuple[float, float]:
+    torch.manual_seed(0)
+    model = create_model(name, {"mi": 1})
+    model.clinical_encoder.set_statistics([60.0, 0.5], [15.0, 0.5])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    signals, clinical, labels = _batch(BATCH)
+
+    def train_step() -> None:
+        optimizer.zero_grad()
+        multitask_loss(model(signals, clinical), {"mi": labels}).backward()
+        optimizer.step()
+
+    def inference_step() -> None:
+        with torch.no_grad():
+            model(signals, clinical)
+
+    model.train()
+    training = _ecgs_per_second(train_step, steps)
+    model.eval()
+    return training, _ecgs_per_second(inference_step, steps)
+
+
+def _per_sample_gradients_exact(name: str, mode: str) -> bool:
+    """True when `mode` gives every sample its own gradient (checked on three short records)."""
+    torch.manual_seed(0)
+    hyperparameters: dict[str, Any] = {"dropout": 0.0} if name == "conv_bilstm_attn" else {}
+    model = create_model(name, {"mi": 1}, dp=True, **hyperparameters)
+    signals, clinical, _ = _batch(3)
+    signals = signals[:, :, :400]
+    expected = []
+    for index in range(3):
+        model.zero_grad()
+        model(signals[index : index + 1], clinical[index : index + 1])["mi"].sum().backward()
+        expected.append(
+            [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()]
+        )
+    model.zero_grad()
+    try:
+        prepare_module(model, mode, loss_reduction="sum")(signals, clinical=clinical)["mi"].sum().backward()
+    except RuntimeError:
+        return False
+    return all(
+        torch.allclose(
+            parameter.grad_sample[index],  # type: ignore[attr-defined]  # set by Opacus
+            expected[index][position],
+            rtol=1e-3,
+            atol=1e-5,
+        )
+        for position, parameter in enumerate(model.parameters())
+        for index in range(3)
+    )
+
+
+def _dp_throughput(name: str, mode: str, steps: int) -> float:
+    torch.manual_seed(0)
+    model = create_model(name, {"mi": 1}, dp=True)
+    model.clinical_encoder.set_statistics([60.0, 0.5], [15.0, 0.5])
+    loader = DataLoader(TensorDataset(*_batch(BATCH)), batch_size=BATCH)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    private_model, private_optimizer, _ = PrivacyEngine().make_private(
+        module=model,
+        optimizer=optimizer,
+        data_loader=loader,
+        noise_multiplier=1.0,
+        max_grad_norm=1.0,
+        grad_sample_mode=mode,
+        poisson_sampling=False,  # fixed batches, so every step times 64 records
+    )
+    signals, clinical, labels = _batch(BATCH)
+
+    def train_step() -> None:
+        private_optimizer.zero_grad()
+        multitask_loss(private_model(signals, clinical=clinical), {"mi": labels}, dp=True).backward()
+        private_optimizer.step()
+
+    return _ecgs_per_second(train_step, steps)
+
+
+def benchmark(names: list[str], steps: int) -> dict:
+    """Measure every model in `names`; returns the JSON-ready report."""
+    report: dict = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "load_average_start": os.getloadavg(),
+        },
+        "batch": BATCH,
+        "input": f"12 leads x {SAMPLES} samples (100 Hz x 10 s)",
+        "models": {},
+    }
+    for name in names:
+        training, inference = _standard_throughput(name, steps)
+        dp_modes: dict[str, float | str] = {}
+        for mode in OPACUS_MODES:
+            if not _per_sample_gradients_exact(name, mode):
+                dp_modes[mode] = "incorrect or unsupported"
+                continue
+            dp_modes[mode] = round(_dp_throughput(name, mode, steps), 1)
+        timed = {mode: value for mode, value in dp_modes.items() if isinstance(value, float)}
+        fastest = max(timed, key=lambda mode: timed[mode])
+        model = create_model(name, {"mi": 1})
+        row = {
+            "parameters": count_parameters(model),
+            "train_ecg_per_s": round(training, 1),
+            "inference_ecg_per_s": round(inference, 1),
+            "dp_train_ecg_per_s": dp_modes,
+            "fastest_correct_opacus_mode": fastest,
+            "declared_opacus_mode": model.opacus_grad_sample_mode,
+            "dp_slowdown": round(training / timed[fastest], 2),
+        }
+        report["models"][name] = row
+        print(
+            f"{name:18s} {row['parameters']:>9,d} params  train {row['train_ecg_per_s']:7.1f}  "
+            f"infer {row['inference_ecg_per_s']:7.1f}  DP {timed[fastest]:6.1f} ({fastest}) ECG/s",
+            flush=True,
+        )
+    report["machine"]["load_average_end"] = os.getloadavg()
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated model names")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement (median)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("models.json"))
+    args = parser.parse_args()
+    names = [name for name in args.models.split(",") if name]
+    unknown = sorted(set(names) - set(MODEL_NAMES))
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; choose from {', '.join(MODEL_NAMES)}")
+    warnings.filterwarnings("ignore", module="opacus")  # secure-RNG and accountant notices, not results
+    warnings.filterwarnings("ignore", message="Full backward hook is firing")
+    report = benchmark(names, args.steps)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"wrote {args.out} ({len(names)} models, load average {report['machine']['load_average_end'][0]:.1f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""`multitask_image`: a 2-D ResNet on the rendered ECG image, one shared backbone for several task heads.
+
+The study trained on scanned ECG printouts; here the printout is rendered from the signals inside the model
+(`shared.models.ecg_image.render_ecg_image`), so the model reads the same picture a cardiologist reads while
+hospitals still share signal-based data pipelines. One backbone feeds every task head (the study's scar and
+LVEF heads; any tasks here), and clinical features join at the heads. The backbone's feature map is pooled
+panel by panel, so the heads know which lead (which part of the page) a finding came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from shared.models.blocks import ResidualBlock
+from shared.models.ecg_image import PAGE_ROWS, PANEL_ROWS, render_ecg_image
+from shared.models.heads import ECGBackbone
+from shared.models.normalization import norm2d
+
+
+class MultitaskImageNet(ECGBackbone):
+    """Backbone mapping signals `(batch, 12, samples)` to features of their rendered image."""
+
+    def __init__(
+        self,
+        *,
+        dp: bool = False,
+        image_height: int = 128,
+        image_width: int = 256,
+        pixels_per_mv: float = 10.0,
+        line_width: float = 1.2,
+        grid: bool = False,
+        widths: Sequence[int] = (16, 32, 64, 128),
+        blocks_per_stage: int = 1,
+    ) -> None:
+        super().__init__()
+        self.image_height, self.image_width = image_height, image_width
+        self.pixels_per_mv, self.line_width, self.grid = pixels_per_mv, line_width, grid
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, widths[0], 5, stride=2, padding=2, bias=False), norm2d(widths[0], dp), nn.ReLU()
+        )
+        blocks: list[nn.Module] = []
+        in_channels = widths[0]
+        for stage, width in enumerate(widths):
+            for index in range(blocks_per_stage):
+                stride = 2 if stage > 0 and index == 0 else 1
+                blocks.append(ResidualBlock(in_channels, width, 3, stride, dims=2, dp=dp))
+                in_channels = width
+        self.stages = nn.Sequential(*blocks)
+        # Pool each panel of the page separately rather than the whole page, then combine the panels with one
+        # convolution whose kernel covers the page: the diagnosis depends on which leads show a change (the
+        # infarct territory), which a global average would forget, and a flat panel-by-feature vector would
+        # give the heads more inputs than a hospital has records. No normalisation after it: its output is
+        # one value per channel and record, which BatchNorm cannot normalise in a batch of one.
+        page_grid = (PAGE_ROWS, len(PANEL_ROWS[0]))
+        self.panels = nn.AdaptiveAvgPool2d(page_grid)
+        self.combine_panels = nn.Sequential(nn.Conv2d(in_channels, in_channels, page_grid), nn.ReLU())
+        self.out_features = in_channels
+
+    def render(self, signals: torch.Tensor) -> torch.Tensor:
+        """The image this backbone sees for `signals`: `(batch, 1, image_height, image_width)`."""
+        return render_ecg_image(
+            signals,
+            height=self.image_height,
+            width=self.image_width,
+            pixels_per_mv=self.pixels_per_mv,
+            line_width=self.line_width,
+            grid=self.grid,
+        )
+
+    def forward(self, signals: torch.Tensor) -> torch.Tensor:
+        feature_map = self.stages(self.stem(self.render(signals)))
+        return self.combine_panels(self.panels(feature_map)).flatten(1)

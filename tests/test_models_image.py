@@ -1,0 +1,97 @@
+"""The ECG image renderer (layout, gradients, PNG) and the multi-task image model's shared backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import torch
+import wfdb
+
+from shared.losses import binary_cross_entropy
+from shared.models import create_model, render_ecg_image, save_ecg_image_png
+from shared.models.ecg_image import PAGE_ROWS
+
+HEIGHT, WIDTH, SAMPLES = 128, 256, 1000
+ROW_HEIGHT = HEIGHT // PAGE_ROWS
+
+
+def _ink_moved(signals: torch.Tensor) -> np.ndarray:
+    """Boolean `(height, width)` map of pixels whose ink differs from a flat-line ECG's."""
+    flat = render_ecg_image(torch.zeros_like(signals))
+    return ((render_ecg_image(signals) - flat).abs() > 0.1)[0, 0].numpy()
+
+
+def _bump(lead: int, at_fraction: float) -> torch.Tensor:
+    signals = torch.zeros(1, 12, SAMPLES)
+    start = int(at_fraction * SAMPLES)
+    signals[0, lead, start : start + 10] = 1.0  # 1 mV for 0.1 s
+    return signals
+
+
+def test_each_lead_appears_in_its_panel_and_lead_ii_in_the_rhythm_strip() -> None:
+    v1 = _ink_moved(_bump(lead=6, at_fraction=0.6))  # V1: top row, third column (0.5-0.75 of the record)
+    rows, columns = np.nonzero(v1)
+    assert rows.max() < ROW_HEIGHT
+    assert columns.min() >= WIDTH * 0.5 and columns.max() < WIDTH * 0.75
+    assert rows.min() < ROW_HEIGHT // 2  # positive voltage is drawn upwards
+
+    lead_ii = _ink_moved(_bump(lead=1, at_fraction=0.1))  # II: second row, first column, and the rhythm strip
+    rows, columns = np.nonzero(lead_ii)
+    assert set(rows // ROW_HEIGHT) == {1, 3}
+    assert columns.max() < WIDTH * 0.25
+
+
+def test_rendering_is_differentiable_and_any_length_fills_the_page() -> None:
+    signals = (0.5 * torch.randn(2, 12, 750)).requires_grad_()
+    image = render_ecg_image(signals, grid=True)
+    assert image.shape == (2, 1, HEIGHT, WIDTH)
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    image.sum().backward()
+    assert signals.grad is not None and signals.grad.abs().sum() > 0
+
+
+def test_real_ecg_is_saved_as_a_png(ptbxl500: Path, tmp_path: Path) -> None:
+    record = wfdb.rdrecord(str(ptbxl500 / "records100" / "00000" / "00001_lr"))
+    signals = torch.tensor(record.p_signal.T, dtype=torch.float32).unsqueeze(0)
+    image = render_ecg_image(signals, height=512, width=1024, pixels_per_mv=40.0, line_width=1.5, grid=True)
+    path = save_ecg_image_png(image[0], tmp_path / "00001_lr.png")
+    pixels = matplotlib.image.imread(path)
+    assert pixels.shape[:2] == (512, 1024)
+    # Dark ink on white paper: mostly bright, with a trace in every one of the four rows.
+    brightness = pixels[..., :3].mean(axis=-1)
+    assert np.median(brightness) > 0.7
+    assert all((band < 0.3).any() for band in np.split(brightness, PAGE_ROWS, axis=0))
+
+
+def test_both_heads_train_one_shared_backbone() -> None:
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    labels = {
+        "mi": torch.randint(0, 2, (16, 1), generator=generator).float(),
+        "hyp": torch.randint(0, 2, (16, 1), generator=generator).float(),
+    }
+    signals = 0.05 * torch.randn(16, 12, 500, generator=generator)
+    signals[:, 6:9] += 0.4 * labels["mi"].view(16, 1, 1)  # "ST elevation" in V1-V3 for mi
+    signals[:, :, ::50] += 1.5 * labels["hyp"].view(16, 1, 1)  # tall complexes for hyp
+    model = create_model("multitask_image", tasks={"mi": 1, "hyp": 1}, clinical_features=2)
+
+    backbone_weight = model.backbone.stem[0].weight
+    for task in ("mi", "hyp"):
+        model.zero_grad()
+        binary_cross_entropy(model(signals)[task], labels[task]).backward()
+        assert backbone_weight.grad is not None and backbone_weight.grad.abs().sum() > 0, task
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    history: dict[str, list[float]] = {"mi": [], "hyp": []}
+    for _ in range(12):
+        optimizer.zero_grad()
+        outputs = model(signals)
+        losses = {task: binary_cross_entropy(outputs[task], labels[task]) for task in history}
+        sum(losses.values()).backward()
+        optimizer.step()
+        for task, loss in losses.items():
+            history[task].append(loss.item())
+    for task, values in history.items():
+        assert values[-1] < 0.5 * values[0], f"{task} loss did not drop: {values}"
