@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The machine keeps a CPU wheel of torch on disk; pointing pip at it avoids gigabytes of CUDA packages.
 TORCH_WHEELS ?= /opt/wheels
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-deployment lint bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+
+# Real SuperLink/SuperNode processes over TLS with injected faults (several minutes; not part of `make test`).
+test-deployment: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m deployment
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -33,7 +33,7 @@ from server.deployment import (
 from server.launcher import LaunchError
 from shared.data.synthetic import generate_hospitals
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.deployment]
 
 REPO = Path(__file__).resolve().parents[1]
 CERTS_SH = REPO / "deploy" / "certs.sh"
