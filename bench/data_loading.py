@@ -50,10 +50,14 @@ def main() -> None:
         for records in ("100", "500"):
             cold_s, usable = _timed_load(path, records)
             cached_s = min(_timed_load(path, records)[0] for _ in range(CACHED_REPEATS))
-            results[f"records{records}"] = {"usable": usable, "cold_s": round(cold_s, 3),
-                                            "cached_s": round(cached_s, 4)}
-            print(f"records{records} -> 100 Hz: {usable} records, cold {cold_s:.2f} s, "
-                  f"cached {cached_s:.3f} s")
+            results[f"records{records}"] = {
+                "usable": usable,
+                "cold_s": round(cold_s, 3),
+                "cached_s": round(cached_s, 4),
+            }
+            print(
+                f"records{records} -> 100 Hz: {usable} records, cold {cold_s:.2f} s, cached {cached_s:.3f} s"
+            )
     report = {
         "what": "load_dataset of the 500-record PTB-XL subset, resampled to 100 Hz, 10 s, task mi",
         "targets": {"cold_s": 30, "cached_s": 3},

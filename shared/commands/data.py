@@ -37,16 +37,36 @@ def _register_check(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("path", metavar="PATH", help="folder: PTB-XL, PhysioNet Challenge or plain WFDB")
     check.add_argument("--layout", choices=LAYOUT_CHOICES, default="auto", help="layout (default: detect)")
-    check.add_argument("--hospital-by", choices=HOSPITAL_BY_CHOICES, default="auto",
-                       help="how records are grouped into hospitals (default: the layout's natural split)")
-    check.add_argument("--task", action="extend", nargs="+", choices=TASK_NAMES, metavar="TASK",
-                       help=f"tasks to count positives for: {', '.join(TASK_NAMES)} (default: mi)")
-    check.add_argument("--records", choices=RECORDS_CHOICES, default="auto",
-                       help="PTB-XL: read records100 or records500 (default: 100 Hz when present)")
-    check.add_argument("--sample-rate", type=int, default=100, metavar="HZ",
-                       help="target sampling rate (default: 100)")
-    check.add_argument("--duration-s", type=float, default=10.0, metavar="S",
-                       help="record duration; records under half of it are skipped (default: 10)")
+    check.add_argument(
+        "--hospital-by",
+        choices=HOSPITAL_BY_CHOICES,
+        default="auto",
+        help="how records are grouped into hospitals (default: the layout's natural split)",
+    )
+    check.add_argument(
+        "--task",
+        action="extend",
+        nargs="+",
+        choices=TASK_NAMES,
+        metavar="TASK",
+        help=f"tasks to count positives for: {', '.join(TASK_NAMES)} (default: mi)",
+    )
+    check.add_argument(
+        "--records",
+        choices=RECORDS_CHOICES,
+        default="auto",
+        help="PTB-XL: read records100 or records500 (default: 100 Hz when present)",
+    )
+    check.add_argument(
+        "--sample-rate", type=int, default=100, metavar="HZ", help="target sampling rate (default: 100)"
+    )
+    check.add_argument(
+        "--duration-s",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="record duration; records under half of it are skipped (default: 10)",
+    )
     check.add_argument("--json", action="store_true", help="print only the census as a JSON object")
     check.set_defaults(handler=_run_check)
 
@@ -55,8 +75,13 @@ def _run_check(args: argparse.Namespace) -> int:
     tasks = args.task or ["mi"]
     try:
         dataset = load_dataset(
-            args.path, layout=args.layout, hospital_by=args.hospital_by, tasks=tasks,
-            sample_rate=args.sample_rate, duration_s=args.duration_s, records=args.records,
+            args.path,
+            layout=args.layout,
+            hospital_by=args.hospital_by,
+            tasks=tasks,
+            sample_rate=args.sample_rate,
+            duration_s=args.duration_s,
+            records=args.records,
         )
     except DataError as error:
         print(f"cardiofed data check: {error}", file=sys.stderr)
@@ -72,14 +97,21 @@ def _run_check(args: argparse.Namespace) -> int:
 def _print_census(summary: dict[str, Any], tasks: list[str]) -> None:
     console = Console()
     table = Table(title=f"{summary['root']} ({summary['layout']} layout)")
-    for column in ("hospital", "records", "patients", *(f"{task} positives" for task in tasks),
-                   "sampling rates", "skipped"):
+    for column in (
+        "hospital",
+        "records",
+        "patients",
+        *(f"{task} positives" for task in tasks),
+        "sampling rates",
+        "skipped",
+    ):
         table.add_column(column, justify="left" if column in ("hospital", "sampling rates") else "right")
     for hospital, row in summary["hospitals"].items():
         positives = [_positives_text(row["positives"][task], row["records"]) for task in tasks]
         rates = ", ".join(f"{rate} Hz x{count}" for rate, count in row["sampling_rates"].items())
-        table.add_row(hospital, str(row["records"]), str(row["patients"]), *positives, rates or "-",
-                      str(row["skipped"]))
+        table.add_row(
+            hospital, str(row["records"]), str(row["patients"]), *positives, rates or "-", str(row["skipped"])
+        )
     console.print(table)
 
     skipped = summary["skipped"]
@@ -101,7 +133,7 @@ def _print_census(summary: dict[str, Any], tasks: list[str]) -> None:
 
 
 def _positives_text(positives: int | dict[str, int], records: int) -> str:
-    """"17 (6.6%)" for a binary task; the three most frequent labels for a multi-label one."""
+    """ "17 (6.6%)" for a binary task; the three most frequent labels for a multi-label one."""
     if isinstance(positives, int):
         return f"{positives} ({100 * positives / records:.1f}%)" if records else "0"
     top = sorted(positives.items(), key=lambda item: -item[1])[:3]
@@ -118,19 +150,32 @@ def _register_synth(subparsers: argparse._SubParsersAction) -> None:
         "was written. The same seed always writes the same bytes.",
     )
     synth.add_argument("out", metavar="OUT", help="folder to create (must not exist or be empty)")
-    synth.add_argument("--hospitals", type=int, default=4, metavar="N",
-                       help="number of hospitals (default: 4)")
-    synth.add_argument("--records-per-hospital", type=int, default=100, metavar="M",
-                       help="ECGs per hospital (default: 100)")
-    synth.add_argument("--layout", choices=SYNTH_LAYOUTS, default="ptbxl",
-                       help="folder layout (default: ptbxl)")
+    synth.add_argument(
+        "--hospitals", type=int, default=4, metavar="N", help="number of hospitals (default: 4)"
+    )
+    synth.add_argument(
+        "--records-per-hospital", type=int, default=100, metavar="M", help="ECGs per hospital (default: 100)"
+    )
+    synth.add_argument(
+        "--layout", choices=SYNTH_LAYOUTS, default="ptbxl", help="folder layout (default: ptbxl)"
+    )
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    synth.add_argument("--duration-s", type=float, default=10.0, metavar="S",
-                       help="record length in seconds (default: 10)")
-    synth.add_argument("--sample-rate", type=int, metavar="HZ",
-                       help="one sampling rate for every hospital (default: a mix of 500, 250, 1000, 360 Hz)")
-    synth.add_argument("--mi-prevalence", type=float, nargs="+", metavar="P",
-                       help="MI prevalence per hospital, one number each (default: spread over 0.10-0.35)")
+    synth.add_argument(
+        "--duration-s", type=float, default=10.0, metavar="S", help="record length in seconds (default: 10)"
+    )
+    synth.add_argument(
+        "--sample-rate",
+        type=int,
+        metavar="HZ",
+        help="one sampling rate for every hospital (default: a mix of 500, 250, 1000, 360 Hz)",
+    )
+    synth.add_argument(
+        "--mi-prevalence",
+        type=float,
+        nargs="+",
+        metavar="P",
+        help="MI prevalence per hospital, one number each (default: spread over 0.10-0.35)",
+    )
     synth.set_defaults(handler=_run_synth)
 
 
@@ -146,9 +191,15 @@ def _run_synth(args: argparse.Namespace) -> int:
 
     try:
         summary = generate_hospitals(
-            args.out, hospitals=args.hospitals, records_per_hospital=args.records_per_hospital,
-            layout=args.layout, seed=args.seed, duration_s=args.duration_s, mi_prevalence=args.mi_prevalence,
-            sample_rate=args.sample_rate, progress=report,
+            args.out,
+            hospitals=args.hospitals,
+            records_per_hospital=args.records_per_hospital,
+            layout=args.layout,
+            seed=args.seed,
+            duration_s=args.duration_s,
+            mi_prevalence=args.mi_prevalence,
+            sample_rate=args.sample_rate,
+            progress=report,
         )
     except (ValueError, FileExistsError) as error:
         print(f"cardiofed synth: {error}", file=sys.stderr)

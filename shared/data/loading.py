@@ -85,8 +85,12 @@ def load_dataset(
 
     key = preprocessed_cache.cache_key(
         {
-            "layout": layout_name, "hospital_by": hospital_by, "hospital_name": hospital_name,
-            "hospital": hospital, "records": records, "tasks": [t.name for t in task_list],
+            "layout": layout_name,
+            "hospital_by": hospital_by,
+            "hospital_name": hospital_name,
+            "hospital": hospital,
+            "records": records,
+            "tasks": [t.name for t in task_list],
             "preprocess": [config.sample_rate, config.duration_s, config.min_duration_s, config.bandpass],
         },
         root,
@@ -97,8 +101,9 @@ def load_dataset(
         if cached is not None:
             return cached
 
-    listing = layout_module.list_records(root, hospital_by=hospital_by, hospital_name=hospital_name,
-                                         records=records)
+    listing = layout_module.list_records(
+        root, hospital_by=hospital_by, hospital_name=hospital_name, records=records
+    )
     if hospital is not None:
         listing = listing.only_hospital(hospital, root)
     if not listing.records and not listing.skipped:
@@ -147,8 +152,13 @@ def _read_records(
 def _progress_bar(enabled: bool) -> Progress:
     # stderr, so that `data check --json` keeps stdout clean for the JSON object
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), disable=not enabled, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=True,
     )
 
 

@@ -37,16 +37,20 @@ class PreprocessConfig:
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.duration_s <= 0:
-            raise ValueError(f"sample_rate and duration_s must be positive, got {self.sample_rate}, "
-                             f"{self.duration_s}")
+            raise ValueError(
+                f"sample_rate and duration_s must be positive, got {self.sample_rate}, {self.duration_s}"
+            )
         if not 0 < self.min_duration_s <= self.duration_s:
-            raise ValueError(f"min_duration_s must be in (0, duration_s={self.duration_s}], "
-                             f"got {self.min_duration_s}")
+            raise ValueError(
+                f"min_duration_s must be in (0, duration_s={self.duration_s}], got {self.min_duration_s}"
+            )
         if self.bandpass is not None:
             low, high = self.bandpass
             if not 0 < low < high < self.sample_rate / 2:
-                raise ValueError(f"bandpass {self.bandpass} must satisfy 0 < low < high < "
-                                 f"{self.sample_rate / 2} (half the target sample rate)")
+                raise ValueError(
+                    f"bandpass {self.bandpass} must satisfy 0 < low < high < "
+                    f"{self.sample_rate / 2} (half the target sample rate)"
+                )
 
     @property
     def n_samples(self) -> int:

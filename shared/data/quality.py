@@ -28,11 +28,30 @@ EXTRA_LEADS_IGNORED = "extra leads ignored"  # non-standard signals beside the 1
 # Bytes on disk per sample for the WFDB formats whose file size follows from the sample count (the FLAC
 # formats 508/516/524 are compressed and cannot be checked this way).
 _BYTES_PER_SAMPLE = {
-    "8": 1, "80": 1, "16": 2, "61": 2, "160": 2, "24": 3, "32": 4, "212": 1.5, "310": 4 / 3, "311": 4 / 3,
+    "8": 1,
+    "80": 1,
+    "16": 2,
+    "61": 2,
+    "160": 2,
+    "24": 3,
+    "32": 4,
+    "212": 1.5,
+    "310": 4 / 3,
+    "311": 4 / 3,
 }
 # Resolution in bits of each format, used when a header does not state its ADC resolution.
-_FORMAT_BITS = {"8": 8, "80": 8, "16": 16, "61": 16, "160": 16, "24": 24, "32": 32, "212": 12, "310": 10,
-                "311": 10}
+_FORMAT_BITS = {
+    "8": 8,
+    "80": 8,
+    "16": 16,
+    "61": 16,
+    "160": 16,
+    "24": 24,
+    "32": 32,
+    "212": 12,
+    "310": 10,
+    "311": 10,
+}
 
 
 def _plural(word: str, items: Sequence[str]) -> str:
@@ -73,7 +92,10 @@ def _is_positive_number(text: str) -> bool:
 
 
 def check_truncation(
-    record_dir: Path, file_names: Sequence[str], formats: Sequence[str], byte_offsets: Sequence[int | None],
+    record_dir: Path,
+    file_names: Sequence[str],
+    formats: Sequence[str],
+    byte_offsets: Sequence[int | None],
     sig_len: int | None,
 ) -> str | None:
     """A signal file holding fewer samples than the header announces (one entry per header signal)."""

@@ -18,7 +18,7 @@ SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 def patient_split(
     patient_ids: Iterable[str], seed: int, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
 ) -> np.ndarray:
-    """"train"/"val"/"test" for each entry of `patient_ids` (object array, same order)."""
+    """ "train"/"val"/"test" for each entry of `patient_ids` (object array, same order)."""
     if len(fractions) != len(SPLIT_NAMES) or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     bounds = np.cumsum(fractions)[:-1]

@@ -61,6 +61,7 @@ def list_records(root: Path, *, hospital_by: str, hospital_name: str, records: s
             listing.skipped.append(SkippedRecord(record, "no #Dx line in header", hospital))
             continue
         codes = tuple(code.strip() for code in comments["dx"].split(",") if code.strip())
-        listing.records.append(ListedRecord(record, patient_id=record, hospital=hospital, age=age, sex=sex,
-                                            codes=codes))
+        listing.records.append(
+            ListedRecord(record, patient_id=record, hospital=hospital, age=age, sex=sex, codes=codes)
+        )
     return listing

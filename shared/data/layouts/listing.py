@@ -110,8 +110,10 @@ def check_hospital_by(layout: str, hospital_by: str, supported: tuple[str, ...],
     if hospital_by == "auto":
         return supported[0]
     if hospital_by not in supported:
-        raise DataError(f"{root}: --hospital-by {hospital_by} does not apply to the {layout} layout "
-                        f"(choose from {', '.join(supported)})")
+        raise DataError(
+            f"{root}: --hospital-by {hospital_by} does not apply to the {layout} layout "
+            f"(choose from {', '.join(supported)})"
+        )
     return hospital_by
 
 
@@ -127,7 +129,7 @@ def parse_age(text: str | None) -> float | None:
 
 
 def parse_sex(text: str | None) -> str | None:
-    """"M"/"F" from "Male", "female", "M", ...; None when unknown; ValueError for anything else."""
+    """ "M"/"F" from "Male", "female", "M", ...; None when unknown; ValueError for anything else."""
     if text is None or text.strip().lower() in _UNKNOWN_TEXT:
         return None
     try:

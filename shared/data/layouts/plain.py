@@ -77,8 +77,9 @@ def list_records(root: Path, *, hospital_by: str, hospital_name: str, records: s
                         continue
                     listing.records.append(_parse_row(row, record, hospital, listing.extra_clinical_names))
                 except ValueError as error:
-                    listing.skipped.append(SkippedRecord(record, unreadable_metadata_row(line, str(error)),
-                                                         hospital))
+                    listing.skipped.append(
+                        SkippedRecord(record, unreadable_metadata_row(line, str(error)), hospital)
+                    )
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"{csv_path}: cannot read the labels file ({error})") from error
     for header_path in sorted(root.rglob("*.hea")):

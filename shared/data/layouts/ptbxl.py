@@ -84,8 +84,14 @@ def list_records(root: Path, *, hospital_by: str, hospital_name: str, records: s
     return Listing(listed, skipped, extra_clinical_names=extras)
 
 
-def _parse_row(row: dict, record: str, filename_column: str, extras: tuple[str, ...], hospital_by: str,
-               hospital_name: str) -> ListedRecord:
+def _parse_row(
+    row: dict,
+    record: str,
+    filename_column: str,
+    extras: tuple[str, ...],
+    hospital_by: str,
+    hospital_name: str,
+) -> ListedRecord:
     if None in row or None in row.values():
         raise ValueError("wrong number of fields")
     if not row[filename_column]:
