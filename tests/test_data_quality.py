@@ -49,7 +49,7 @@ def _set(column, rows, value):
 
 @pytest.fixture(scope="module")
 def corrupt_ptbxl(ptbxl500, tmp_path_factory):
-    root = mini_ptbxl(tmp_path_factory.mktemp("corrupt"), ptbxl500, range(1, 13))
+    root = mini_ptbxl(tmp_path_factory.mktemp("corrupt"), ptbxl500, range(1, 14))
     dat = _record_path(root, 1).with_suffix(".dat")
     dat.write_bytes(dat.read_bytes()[: dat.stat().st_size // 2])
     _rewrite(root, 2, lambda signal, names: (signal[:, :10], names[:10]))
@@ -65,6 +65,7 @@ def corrupt_ptbxl(ptbxl500, tmp_path_factory):
     _rewrite(root, 10, lambda signal, names: (np.hstack([signal, signal[:, :1]]), [*names, "RESP"]))
     for suffix in (".hea", ".dat"):
         _record_path(root, 12).with_suffix(suffix).unlink()
+    _rewrite(root, 13, lambda signal, names: (signal[:, :11], names[:11]))  # a header naming 11 leads
     return root
 
 
@@ -82,9 +83,10 @@ def test_every_corrupt_record_is_skipped_with_its_exact_reason(corrupt_ptbxl):
         "00008_lr": "too short: 3.0 s (minimum 5.0 s)",
         "00009_lr": "sampling rate missing in header",
         "00012_lr": "unreadable: records100/00000/00012_lr.hea: file not found",
+        "00013_lr": "missing lead: V6",
     }
-    assert all(s.hospital == "0" for s in dataset.skipped)  # the first twelve PTB-XL records are all site 0
-    assert dataset.records_found == 12
+    assert all(s.hospital == "0" for s in dataset.skipped)  # the first PTB-XL records are all site 0
+    assert dataset.records_found == 13
 
 
 def test_good_records_beside_corrupt_ones_still_load_intact(corrupt_ptbxl, ptbxl500):
