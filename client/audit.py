@@ -12,12 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.common.serde import message_to_proto
+
+
+def wire_bytes(message: Message) -> int:
+    """The size of `message` as Flower serialises it (protobuf): what crosses the network, less framing."""
+    return message_to_proto(message).ByteSize()
 
 
 def message_footprint(reply: Message) -> dict[str, Any]:
-    """What a reply carries off-site: array bytes, metric keys and config keys (never values)."""
+    """What a reply carries off-site: array bytes, metric keys and config keys (never values), total bytes."""
     if reply.has_error():
-        return {"array_bytes": 0, "metric_keys": [], "config_keys": [], "error": reply.error.reason}
+        return {
+            "array_bytes": 0,
+            "metric_keys": [],
+            "config_keys": [],
+            "sent_bytes": wire_bytes(reply),
+            "error": reply.error.reason,
+        }
     array_bytes, metric_keys, config_keys = 0, [], []
     for record in reply.content.values():
         if isinstance(record, ArrayRecord):
@@ -30,6 +42,7 @@ def message_footprint(reply: Message) -> dict[str, Any]:
         "array_bytes": array_bytes,
         "metric_keys": sorted(metric_keys),
         "config_keys": sorted(config_keys),
+        "sent_bytes": wire_bytes(reply),
     }
 
 

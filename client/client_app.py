@@ -12,7 +12,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
 
-from client.audit import AuditLog, message_footprint
+from client.audit import AuditLog, message_footprint, wire_bytes
 from client.egress import EgressViolation, check_reply
 from client.lead_importance import lead_importance_metrics
 from client.privacy import (
@@ -51,6 +51,7 @@ def guard_and_audit(message: Message, context: Context, call_next: ClientAppCall
         "fold": str(instructions["held-out"]) if instructions.get("held-out") else None,
         "round_": int(instructions["server-round"]) if "server-round" in instructions else None,
         "message_type": message.metadata.message_type,
+        "received_bytes": wire_bytes(message),
     }
     reply = call_next(message, context)
     try:

@@ -26,6 +26,7 @@ _RUN_FLAGS: dict[str, str] = {
     "model": "model",
     "rounds": "rounds",
     "local_epochs": "local-epochs",
+    "evaluate_every": "evaluate-every",
     "batch_size": "batch-size",
     "learning_rate": "learning-rate",
     "loss": "loss",
@@ -61,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--model", help="model name (see `cardiofed models list`)")
     run.add_argument("--rounds", type=int)
     run.add_argument("--local-epochs", type=int)
+    run.add_argument(
+        "--evaluate-every", type=int, help="pooled/loho: validate every N rounds (always after the last)"
+    )
     run.add_argument("--batch-size", type=int)
     run.add_argument("--learning-rate", type=float)
     run.add_argument("--loss", help="bce | double_soft_f1")

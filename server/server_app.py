@@ -13,7 +13,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from server.checkpoint import Checkpoints
 from server.experiment import Experiment, privacy_summary
-from server.federation import Federation, run_census
+from server.federation import Federation, HospitalGrid, run_census
 from server.progress import ProgressLog
 from server.protocols import run_protocol
 from shared.config import RunConfig
@@ -50,7 +50,8 @@ def _run_experiment(grid: Grid, config: RunConfig, run_dir: Path, progress: Prog
     state = checkpoints.load() if config.resume else None
     if state is not None:
         progress.emit("resumed", checkpoint=str(checkpoints.path))
-    federation = Federation(grid, nodes, config.round_timeout_s)
+    node_ids = [node.node_id for node in nodes.values()]
+    federation = Federation(HospitalGrid(grid, node_ids), nodes, config.round_timeout_s)
     experiment = Experiment(config, federation, progress, checkpoints, clinical_names)
     outcome = run_protocol(experiment, state or {})
 

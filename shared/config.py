@@ -41,6 +41,7 @@ class RunConfig:
     model: str
     rounds: int
     local_epochs: int
+    evaluate_every: int
     batch_size: int
     learning_rate: float
     loss: str
@@ -82,6 +83,7 @@ class RunConfig:
             model=str(values["model"]),
             rounds=_int(values, "rounds", minimum=1),
             local_epochs=_int(values, "local_epochs", minimum=1),
+            evaluate_every=_int(values, "evaluate_every", minimum=1),
             batch_size=_int(values, "batch_size", minimum=1),
             learning_rate=_float(values, "learning_rate", minimum=0.0, exclusive=True),
             loss=_choice(values, "loss", LOSSES),
@@ -137,6 +139,10 @@ class RunConfig:
             raise ConfigError(
                 "loss: double_soft_f1 couples the samples of a batch and cannot run under DP-SGD"
             )
+
+    def validates_after(self, server_round: int) -> bool:
+        """Whether `server_round` ends with a validation round: every `evaluate-every` rounds and the last."""
+        return server_round % self.evaluate_every == 0 or server_round == self.rounds
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for results.json (tasks as a list)."""

@@ -1,9 +1,10 @@
 """Leave-one-hospital-out: for each hospital, train on all the others and evaluate where it never trained.
 
-Each fold starts from a fresh model. Every round is a train round on the training hospitals only, then a
-held-out evaluation round: the held-out hospital scores the new global model on all its data and the
-training hospitals score it on their validation split. The held-out hospital never receives a train
-message in its fold (invariant 2; its node refuses one anyway).
+Each fold starts from a fresh model. Every round is a train round on the training hospitals only; every
+`evaluate-every` rounds and after the last it is followed by a held-out evaluation round: the held-out
+hospital scores the new global model on all its data and the training hospitals score it on their
+validation split. The held-out hospital never receives a train message in its fold (invariant 2; its node
+refuses one anyway).
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ def run_loho(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
             arrays = new_arrays if new_arrays is not None else arrays
             splits = {held_out: "all", **{h: "val" for h in trainers}}
             final = server_round == config.rounds
-            evaluation = federation.evaluate(
-                arrays, splits, experiment.final_evaluation(instructions) if final else instructions
-            )
+            evaluation = None
+            if config.validates_after(server_round):  # always true for the final round
+                evaluation = federation.evaluate(
+                    arrays, splits, experiment.final_evaluation(instructions) if final else instructions
+                )
             record = experiment.round_record(server_round, train, evaluation)
-            held_out_report = {h: m for h, m in evaluation.metrics.items() if h == held_out}
+            held_out_report = {
+                h: m for h, m in (evaluation.metrics if evaluation else {}).items() if h == held_out
+            }
             record["held_out_auroc"] = (
                 headline_auroc(held_out_report, config.tasks[0]) if held_out_report else None
             )

@@ -3,8 +3,9 @@
 `pooled`: every hospital trains on its training split in every round, aggregated by the strategy.
 `centralized` (simulation only): one process trains the same model for the same epochs on the union of all
 hospitals' training splits. Both are evaluated identically: each hospital scores the model on its
-validation split every round and on its test split at the end; metrics are reported per hospital and for
-the pool, at the pool's own Youden point and at the threshold transferred from the pooled validation data.
+validation split every `evaluate-every` rounds and after the last, and on its test split at the end;
+metrics are reported per hospital and for the pool, at the pool's own Youden point and at the threshold
+transferred from the pooled validation data.
 """
 
 from __future__ import annotations
@@ -46,11 +47,16 @@ def run_pooled(experiment: Experiment, state: dict[str, Any], centralized: bool)
                 state["strategy"], server_round, arrays, hospitals, instructions, config.max_update_norm
             )
             arrays = new_arrays if new_arrays is not None else arrays
-        validation = federation.evaluate(arrays, dict.fromkeys(hospitals, "val"), instructions)
+        validation = None
+        if config.validates_after(server_round):
+            validation = federation.evaluate(arrays, dict.fromkeys(hospitals, "val"), instructions)
+            state["validation"] = validation.metrics  # the last round always validates: test transfers it
         record = experiment.round_record(server_round, train, validation)
-        record["pooled_validation_auroc"] = headline_auroc(validation.metrics, config.tasks[0])
+        record["pooled_validation_auroc"] = (
+            None if validation is None else headline_auroc(validation.metrics, config.tasks[0])
+        )
         state["rounds"].append(record)
-        state.update(round=server_round, arrays=arrays_to_numpy(arrays), validation=validation.metrics)
+        state.update(round=server_round, arrays=arrays_to_numpy(arrays))
         experiment.progress.emit(
             "round",
             round=server_round,
