@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients
 
 from shared import contract
 from shared.data import LEADS, ECGDataset
@@ -26,6 +25,9 @@ def lead_attribution_mass(
     model: torch.nn.Module, signals: torch.Tensor, clinical: torch.Tensor, task: str, label: int
 ) -> torch.Tensor:
     """Absolute integrated-gradients attribution of the label's logit summed per lead: shape (batch, 12)."""
+    # Imported here: captum would add to the start-up of every ClientApp process, and only the final
+    # evaluation of a run with lead importance on needs it.
+    from captum.attr import IntegratedGradients
 
     def logit(x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         return model(x, features)[task][:, label]

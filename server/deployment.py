@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from server.launcher import LaunchError, experiment_config, follow_progress, stop_process, toml_value
+from server.processes import sigterm_raises_exit
 from shared.config import app_dir
 
 CONNECTION = "cardiofed"
@@ -95,13 +96,16 @@ def start_coordinator(coordinator: Coordinator) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def wait_until_serving(coordinator: Coordinator, superlink: subprocess.Popen) -> None:
-    """Block until the SuperLink answers its TLS health check (verified against the federation CA)."""
+def wait_until_serving(coordinator: Coordinator, superlink: subprocess.Popen | None = None) -> None:
+    """Block until the SuperLink answers its TLS health check (verified against the federation CA).
+
+    `superlink`, when this process started it, fails the wait as soon as it exits.
+    """
     tls = ssl.create_default_context(cafile=str(coordinator.certs_dir / "ca.crt"))
     url = f"https://{coordinator.address}/health"
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
-        if superlink.poll() is not None:
+        if superlink is not None and superlink.poll() is not None:
             raise LaunchError(
                 f"flower-superlink exited with status {superlink.returncode}; see {coordinator.log_file}"
             )
@@ -124,8 +128,12 @@ def exec_coordinator(coordinator: Coordinator) -> None:
 
 
 def register_hospital(coordinator: Coordinator, public_key: Path, hospital: str) -> int:
-    """Admit a hospital: register its SuperNode public key with the running SuperLink; returns its node id."""
+    """Admit a hospital: register its SuperNode public key with the SuperLink; returns its node id.
+
+    A SuperLink that is still starting is waited for (up to STARTUP_S), so this can follow `start` directly.
+    """
     _required(public_key, f"the public key of hospital {hospital}")
+    wait_until_serving(coordinator)
     completed = subprocess.run(
         ["flwr", "supernode", "register", str(public_key), CONNECTION, "--name", hospital,
          "--format", "json"],
@@ -172,7 +180,7 @@ def submit_experiment(
     values = {**overrides, "run-dir": str(run_dir)}
     run_config_file.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in sorted(values.items())))
     log_path = run_dir / "flwr-run.log"
-    with log_path.open("ab") as log:
+    with log_path.open("ab") as log, sigterm_raises_exit():
         flwr_run = subprocess.Popen(
             ["flwr", "run", str(app_dir()), CONNECTION, "--stream", "--run-config", str(run_config_file)],
             env=prepare(coordinator), stdout=log, stderr=subprocess.STDOUT,

@@ -1,9 +1,10 @@
 """`cardiofed run`: an experiment on Flower's simulation runtime, one virtual SuperNode per hospital.
 
 The supported Flower path is used end to end: a SuperLink in simulation mode, then `flwr run` of this app
-against it. The launcher starts that SuperLink itself so that it owns the process (and stops it, with the
-SuperExec and simulation processes it spawned, whatever happens), picks a free port so runs never collide,
-and disables runtime dependency installation: the app runs in this environment, nothing is downloaded.
+against it. The launcher starts that SuperLink itself, in a session of its own, so that it owns the process
+and stops it with the SuperExec, simulation and Ray processes it spawned whatever happens (an error,
+Ctrl-C or SIGTERM); it picks a free port so runs never collide, and disables runtime dependency
+installation: the app runs in this environment, nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from server.processes import sigterm_raises_exit, stop_service
 from server.progress import read_events
 from shared.config import RunConfig, app_dir, default_run_config
 from shared.data import load_dataset
@@ -88,7 +90,7 @@ def run_simulation(
     # Flower's executables live beside this interpreter (the project's virtual environment).
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     log_path = run_dir / "flower.log"
-    with log_path.open("ab") as log:
+    with log_path.open("ab") as log, sigterm_raises_exit():
         superlink = subprocess.Popen(
             [
                 "flower-superlink", "--insecure", "--simulation",
@@ -96,7 +98,7 @@ def run_simulation(
                 "--database", str(flwr_home / "state.db"),
                 "--disable-runtime-dependency-installation",
             ],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
             _wait_healthy(port, superlink)
@@ -113,7 +115,7 @@ def run_simulation(
             finally:
                 stop_process(flwr_run)
         finally:
-            stop_process(superlink)
+            stop_service(superlink)
     results = run_dir / "results.json"
     if not results.is_file():
         raise LaunchError(f"the run ended without results; see {log_path}")
@@ -155,7 +157,7 @@ def _wait_healthy(port: int, superlink: subprocess.Popen) -> None:
 
 
 def stop_process(process: subprocess.Popen) -> None:
-    """Stop a process we started: SIGTERM, then SIGKILL (its Flower children watch it and exit too)."""
+    """Stop a client process we started (`flwr run`): SIGTERM, then SIGKILL."""
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)

@@ -7,7 +7,6 @@ SuperLink in simulation mode with one virtual SuperNode per hospital.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from federated import FAST_RUN, federated_run
 
+from server.processes import members, sessions_of, signal_sessions, stop_sessions
 from shared import contract
 
 pytestmark = pytest.mark.slow
@@ -89,17 +89,28 @@ def test_kill_and_resume_gives_identical_results(
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     progress = run_dir / "progress.jsonl"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        events = (
-            [json.loads(line) for line in progress.read_text().splitlines()] if progress.is_file() else []
-        )
-        if any(e["event"] == "round" and e.get("fold") == "1" for e in events):
-            break
-        assert runner.poll() is None, "run ended before it could be interrupted"
-        time.sleep(0.2)
-    os.killpg(runner.pid, signal.SIGKILL)
-    runner.wait()
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            events = (
+                [json.loads(line) for line in progress.read_text().splitlines()] if progress.is_file() else []
+            )
+            if any(e["event"] == "round" and e.get("fold") == "1" for e in events):
+                break
+            assert runner.poll() is None, "run ended before it could be interrupted"
+            assert time.monotonic() < deadline, "fold 1 did not start within 300 s"
+            time.sleep(0.2)
+        # A crash of the whole run: the launcher, its SuperLink and what Flower detached from it, at once.
+        crashed = sessions_of([runner.pid])
+        signal_sessions(crashed, signal.SIGKILL)
+        runner.wait()
+        deadline = time.monotonic() + 10
+        while members(crashed):  # SIGKILL is delivered asynchronously
+            assert time.monotonic() < deadline, "a process of the interrupted run survived SIGKILL"
+            time.sleep(0.1)
+    finally:  # whatever failed above, leave nothing running
+        stop_sessions(sessions_of([runner.pid]) | {runner.pid}, grace_s=5)
+        runner.wait()
     assert not (run_dir / "results.json").exists()
 
     resumed = federated_run(
