@@ -45,3 +45,12 @@ def loho_run(
     """One LOHO run (with federated lead importance) that the federation and report tests both inspect."""
     run_dir = tmp_path_factory.mktemp("loho")
     return run_dir, federated_run(synthetic_hospitals, run_dir, protocol="loho", **{"lead-importance": True})
+
+
+@pytest.fixture(scope="session")
+def pooled_run(
+    synthetic_hospitals: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """One FedAvg `pooled` run that validates only after its last round (`evaluate-every` 2 of 2 rounds)."""
+    run_dir = tmp_path_factory.mktemp("pooled")
+    return run_dir, federated_run(synthetic_hospitals, run_dir, protocol="pooled", **{"evaluate-every": 2})

@@ -133,18 +133,17 @@ def _pooled_metrics(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_pooled_and_centralized_report_the_same_metrics_on_the_same_records(
-    synthetic_hospitals: Path, tmp_path: Path
+    synthetic_hospitals: Path, pooled_run: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     # How close FedAvg comes to the centralised bound is measured at realistic sizes in bench/accuracy_gap.py.
-    data = synthetic_hospitals
-    pooled_run = federated_run(data, tmp_path / "pooled", protocol="pooled")
-    central_run = federated_run(data, tmp_path / "central", protocol="centralized")
-    pooled, central = _pooled_metrics(pooled_run), _pooled_metrics(central_run)
+    _, pooled_results = pooled_run
+    central_run = federated_run(synthetic_hospitals, tmp_path, protocol="centralized")
+    pooled, central = _pooled_metrics(pooled_results), _pooled_metrics(central_run)
     assert set(pooled) == set(central)
     assert pooled["n"] == central["n"]  # the same test records, scored by two models
     # The centralised baseline trains one model on everyone's training split, through one node.
     assert [r["trained"] for r in central_run["rounds"]] == [["0"], ["0"]]
-    assert all(len(r["trained"]) == 4 for r in pooled_run["rounds"])
+    assert all(len(r["trained"]) == 4 for r in pooled_results["rounds"])
 
 
 def test_local_baseline_scores_every_model_everywhere(synthetic_hospitals: Path, tmp_path: Path) -> None:
