@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-epsilon", type=float, help="refuse DP training past this epsilon (default: no cap)"
     )
     join.add_argument("--force-dp", action="store_true", help="train only with DP-SGD")
-    join.add_argument("--layout", default="auto", help="ptbxl | challenge | plain | auto")
+    join.add_argument("--layout", default="auto", help="ptbxl | challenge | plain | image | auto")
     join.add_argument(
         "--runtime-port", type=int, default=DEFAULT_RUNTIME_PORT,
         help=f"local port between the SuperNode and its ClientApp (default {DEFAULT_RUNTIME_PORT})",

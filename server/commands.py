@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "of the dataset. Unset options keep the defaults of [tool.flwr.app.config] in pyproject.toml.",
     )
     run.add_argument("--data", required=True, help="dataset folder to split into hospitals")
-    run.add_argument("--layout", help="ptbxl | challenge | plain | auto")
+    run.add_argument("--layout", help="ptbxl | challenge | plain | image | auto")
     run.add_argument("--hospital-by", help="site | source | dir")
     run.add_argument("--records", help="PTB-XL: 100 | 500 | auto")
     run.add_argument("--task", help="task name(s), comma-separated (e.g. mi or mi,hyp)")

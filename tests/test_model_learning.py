@@ -27,9 +27,10 @@ LEARNING_RATE = 1e-3
 # from patient variation in three epochs by any of the models; measured with resnet1d.
 RECORDS_PER_HOSPITAL = 800
 
-# Measured at 3 epochs: ecg_smart_net about 0.76 (0.82 with batch statistics, so its BatchNorm running
-# estimates lag), multitask_image about 0.70-0.77 while reaching training AUROC 0.99 (it memorises).
-_NOT_YET_LEARNING = {"ecg_smart_net", "multitask_image"}
+# multitask_image peaks near 0.81 after 2 epochs and falls back to 0.71-0.77 after 3 while its training AUROC
+# climbs past 0.9 (it memorises its training pages); thicker lines, a narrower backbone, dropout before the
+# heads and global instead of panel pooling all kept that shape (measured on the 256x512 page, seeds 0-1).
+_NOT_YET_LEARNING = {"multitask_image"}
 
 
 @pytest.fixture(scope="module")

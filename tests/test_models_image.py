@@ -9,11 +9,13 @@ import numpy as np
 import torch
 import wfdb
 
+from shared.data.images import IMAGE_HEIGHT as HEIGHT
+from shared.data.images import IMAGE_WIDTH as WIDTH
 from shared.losses import binary_cross_entropy
 from shared.models import create_model, render_ecg_image, save_ecg_image_png
 from shared.models.ecg_image import PAGE_ROWS
 
-HEIGHT, WIDTH, SAMPLES = 128, 256, 1000
+SAMPLES = 1000
 ROW_HEIGHT = HEIGHT // PAGE_ROWS
 
 
@@ -75,7 +77,10 @@ def test_both_heads_train_one_shared_backbone() -> None:
     signals = 0.05 * torch.randn(16, 12, 500, generator=generator)
     signals[:, 6:9] += 0.4 * labels["mi"].view(16, 1, 1)  # "ST elevation" in V1-V3 for mi
     signals[:, :, ::50] += 1.5 * labels["hyp"].view(16, 1, 1)  # tall complexes for hyp
-    model = create_model("multitask_image", tasks={"mi": 1, "hyp": 1}, clinical_features=2)
+    # A quarter-size page keeps this test fast; the heads and the backbone are the same.
+    model = create_model(
+        "multitask_image", tasks={"mi": 1, "hyp": 1}, clinical_features=2, image_height=128, image_width=256
+    )
 
     backbone_weight = model.backbone.stem[0].weight
     for task in ("mi", "hyp"):

@@ -35,7 +35,7 @@ def _register_check(subparsers: argparse._SubParsersAction) -> None:
         "patients, positives and sampling rates per hospital, with every skipped record and its reason. "
         "Exit status 0 when at least one record is usable.",
     )
-    check.add_argument("path", metavar="PATH", help="folder: PTB-XL, PhysioNet Challenge or plain WFDB")
+    check.add_argument("path", metavar="PATH", help="folder: PTB-XL, Challenge, plain WFDB or ECG images")
     check.add_argument("--layout", choices=LAYOUT_CHOICES, default="auto", help="layout (default: detect)")
     check.add_argument(
         "--hospital-by",

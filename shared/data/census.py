@@ -58,7 +58,7 @@ def _hospital_summary(dataset: ECGDataset, hospital: str, task_names: list[str])
             positives[name] = counts[0]
         else:
             positives[name] = dict(zip(dataset.label_names[name], counts, strict=True))
-    rates = Counter(_rate_text(r.source_rate) for r in records)
+    rates = Counter(_rate_text(r.source_rate) for r in records if r.source_rate > 0)  # images have none
     return {
         "records": len(records),
         "patients": len({r.patient_id for r in records}),

@@ -43,7 +43,7 @@ class RecordInfo:
     age: float | None
     sex: str | None  # "M", "F" or None when unknown
     codes: tuple[str, ...]  # diagnosis codes in the layout's vocabulary (SCP-ECG or SNOMED CT)
-    source_rate: float  # sampling rate of the file on disk, Hz
+    source_rate: float  # sampling rate of the file on disk, Hz; 0 for an ECG image
     strat_fold: int | None = None  # PTB-XL's recommended fold, when the layout has one
     flags: tuple[str, ...] = ()  # quality flags on kept records, e.g. "missing age"
 
@@ -56,7 +56,9 @@ class ECGDataset:
     root: Path
     sample_rate: int
     duration_s: float
-    signals: np.ndarray  # (n, 12, sample_rate * duration_s) float32, millivolts, LEADS order
+    # (n, 12, sample_rate * duration_s) float32 millivolts in LEADS order; for the image layout instead
+    # (n, 1, height, width) ink intensities in [0, 1] (see shared.data.images)
+    signals: np.ndarray
     records: list[RecordInfo]
     labels: dict[str, np.ndarray]  # task name -> (n, labels_of_task) float32 in {0, 1}
     label_names: dict[str, tuple[str, ...]]  # task name -> label names

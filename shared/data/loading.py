@@ -1,14 +1,16 @@
 """`load_dataset`: from a hospital's ECG folder to a preprocessed, labelled `ECGDataset`.
 
 The steps: detect the layout; return the cached arrays when no input file and no setting changed;
-otherwise list the records (metadata only), read and check every record with wfdb, preprocess the usable
-ones, label them for the requested tasks, and store the result in the preprocessed cache.
+otherwise list the records (metadata only), read and check every record with wfdb (ECG images with
+Pillow), preprocess the usable ones, label them for the requested tasks, and store the result in the
+preprocessed cache.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +26,18 @@ from shared.data.dataset import (
     RecordInfo,
     SkippedRecord,
 )
-from shared.data.layouts import HOSPITAL_BY_CHOICES, LAYOUTS, ListedRecord, Listing, detect_layout, ptbxl
+from shared.data.images import IMAGE_SHAPE, read_image
+from shared.data.layouts import (
+    HOSPITAL_BY_CHOICES,
+    LAYOUTS,
+    ListedRecord,
+    Listing,
+    detect_layout,
+    image,
+    ptbxl,
+)
 from shared.data.preprocess import PreprocessConfig
-from shared.data.records import UnusableRecord, read_record
+from shared.data.records import ReadSignal, UnusableRecord, read_record
 from shared.data.tasks import get_task
 
 
@@ -48,11 +59,14 @@ def load_dataset(
 ) -> ECGDataset:
     """Load, check and preprocess every record under `path`.
 
-    layout: "auto", "ptbxl", "challenge" or "plain". hospital_by: "auto" (site for PTB-XL, source for the
-    Challenge, dir for plain folders with sub-folders, else none), "site", "source", "dir" or "none".
+    layout: "auto", "ptbxl", "challenge", "plain" or "image". hospital_by: "auto" (site for PTB-XL, source
+    for the Challenge, dir for plain and image folders with sub-folders, else none), "site", "source", "dir"
+    or "none".
     records: PTB-XL variant, "100", "500" or "auto" (100 Hz files when present). Signals become
     (12, sample_rate * duration_s) millivolts: longer records are cropped from the start, shorter ones
     zero-padded, and records shorter than `min_duration_s` (default: half of `duration_s`) skipped.
+    The image layout holds ECG images instead: `signals` is then `(n, *IMAGE_SHAPE)` ink intensities and the
+    signal settings do not apply (see `shared.data.images`).
     hospital: load only that hospital. hospital_name: the id all records get with hospital_by="none"
     (default: the folder's name). Unusable records are listed in `skipped` with their reason.
     Raises DataError when the folder as a whole cannot be read.
@@ -109,7 +123,12 @@ def load_dataset(
     if not listing.records and not listing.skipped:
         raise DataError(f"{root}: the {layout_name} layout lists no records")
 
-    usable, signals, skipped = _read_records(root, listing, config, progress)
+    shape: tuple[int, ...]  # of one record: (1, height, width) for an image, (leads, samples) for a signal
+    if layout_name == image.NAME:
+        read, shape = read_image, IMAGE_SHAPE
+    else:
+        read, shape = partial(read_record, config=config), (len(LEADS), config.n_samples)
+    usable, signals, skipped = _read_records(root, listing, read, shape, progress)
     clinical_names = (*BASE_CLINICAL_FEATURES, *listing.extra_clinical_names)
     dataset = ECGDataset(
         layout=layout_name,
@@ -129,22 +148,27 @@ def load_dataset(
 
 
 def _read_records(
-    root: Path, listing: Listing, config: PreprocessConfig, show_progress: bool
+    root: Path,
+    listing: Listing,
+    read: Callable[[Path, str], ReadSignal],
+    shape: tuple[int, ...],
+    show_progress: bool,
 ) -> tuple[list[RecordInfo], np.ndarray, list[SkippedRecord]]:
-    """Read every listed record; usable ones fill a preallocated array, the others become SkippedRecords."""
-    signals = np.empty((len(listing.records), len(LEADS), config.n_samples), dtype=np.float32)
+    """Read every listed record with `read`; usable ones fill a preallocated `(records, *shape)` array, the
+    others become SkippedRecords."""
+    signals = np.empty((len(listing.records), *shape), dtype=np.float32)
     usable: list[RecordInfo] = []
     skipped: list[SkippedRecord] = []
     with _progress_bar(show_progress) as bar:
         task = bar.add_task(f"reading {root.name}", total=len(listing.records))
         for listed in listing.records:
             try:
-                read = read_record(root, listed.record, config)
+                read_signal = read(root, listed.record)
             except UnusableRecord as unusable:
                 skipped.append(SkippedRecord(listed.record, unusable.reason, listed.hospital))
             else:
-                signals[len(usable)] = read.signal
-                usable.append(_record_info(listed, read.source_rate, read.flags))
+                signals[len(usable)] = read_signal.signal
+                usable.append(_record_info(listed, read_signal.source_rate, read_signal.flags))
             bar.advance(task)
     return usable, signals[: len(usable)], skipped
 

@@ -182,6 +182,16 @@ def check_saturation(
     return None
 
 
+def check_image_size(shape: tuple[int, ...], expected: tuple[int, int]) -> str | None:
+    """An ECG image whose (height, width) in pixels is not the standard page size."""
+    if tuple(shape[:2]) != expected:
+        return (
+            f"wrong image size: {shape[1]}x{shape[0]} pixels "
+            f"(expected {expected[1]}x{expected[0]}, width x height)"
+        )
+    return None
+
+
 def _longest_run(mask: np.ndarray) -> int:
     if not mask.any():
         return 0

@@ -65,7 +65,7 @@ _REGISTRY: dict[str, ModelSpec] = {
     "multitask_image": ModelSpec(
         MultitaskImageNet,
         "2-D ResNet on the rendered 12-lead ECG image (3x4 + rhythm strip), shared by all heads",
-        "12-lead signals, any rate and length; drawn as a 128x256 image",
+        "12-lead signals (drawn as a 256x512 ECG image) or such images (image layout)",
         "ew",
     ),
 }

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from opacus.layers import DPLSTM
 from torch import nn
 
 from shared.models.heads import ECGBackbone
@@ -62,7 +61,11 @@ class ConvBiLSTMAttention(ECGBackbone):
             ]
             in_channels = width
         self.convolutions = nn.Sequential(*layers)
-        lstm_type = DPLSTM if dp else nn.LSTM
+        lstm_type: type[nn.Module] = nn.LSTM
+        if dp:  # Opacus is imported only when needed: it slows the start of every process that imports it
+            from opacus.layers import DPLSTM
+
+            lstm_type = DPLSTM
         self.lstm = lstm_type(
             in_channels,
             lstm_hidden,

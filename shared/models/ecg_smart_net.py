@@ -32,6 +32,7 @@ class ECGSmartNet(ECGBackbone):
         blocks_per_stage: int = 2,
         kernel_size: int = 7,
         stem_kernel_size: int = 15,
+        norm_momentum: float = 0.3,
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
@@ -63,6 +64,12 @@ class ECGSmartNet(ECGBackbone):
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.out_features = in_channels
+        # BatchNorm's running statistics, which evaluation uses, trail the weights by about 1/momentum steps.
+        # With PyTorch's 0.1 they lagged this deep, narrow stack (validation AUROC 0.79-0.83 after three
+        # epochs, up to 0.05 below the same model with batch statistics); with 0.3 it scored 0.81-0.85.
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.momentum = norm_momentum
 
     def forward(self, signals: torch.Tensor) -> torch.Tensor:
         plane = signals.unsqueeze(1)  # (batch, 1, leads, samples)

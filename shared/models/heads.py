@@ -21,17 +21,20 @@ LEAD_COUNT = 12
 class ECGBackbone(nn.Module):
     """What every architecture provides: signals `(batch, 12, samples)` -> features `(batch, out_features)`.
 
-    Subclasses set `out_features` in their constructor.
+    Subclasses set `out_features` in their constructor. A backbone that reads ECG images sets `reads_images`
+    and then also accepts the image layout's `(batch, 1, height, width)` images in place of signals.
     """
 
     out_features: int
+    reads_images: bool = False
 
 
 class MultiTaskECGModel(nn.Module):
     """`model(signals, clinical=None) -> {task: logits (batch, labels_of_task)}`.
 
-    `backbone` maps `(batch, 12, samples)` to `(batch, backbone.out_features)`. `clinical` is `(batch, F)` raw
-    values with NaN where missing, or None (then every feature counts as missing; see `ClinicalEncoder`).
+    `backbone` maps `(batch, 12, samples)` (or images, when it `reads_images`) to
+    `(batch, backbone.out_features)`. `clinical` is `(batch, F)` raw values with NaN where missing, or None
+    (then every feature counts as missing; see `ClinicalEncoder`).
     `opacus_grad_sample_mode` is the per-sample gradient mode that is correct and fastest for this
     architecture under Opacus (`PrivacyEngine.make_private(..., grad_sample_mode=...)`).
     """
@@ -66,11 +69,15 @@ class MultiTaskECGModel(nn.Module):
         self.heads = nn.ModuleDict({task: nn.Linear(fused_width, labels) for task, labels in tasks.items()})
 
     def forward(self, signals: torch.Tensor, clinical: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        if signals.ndim != 3 or signals.shape[1] != LEAD_COUNT:
-            raise ValueError(
-                f"{self.name}: signals must have shape (batch, {LEAD_COUNT}, samples), "
-                f"got {tuple(signals.shape)}"
-            )
+        is_signal = signals.ndim == 3 and signals.shape[1] == LEAD_COUNT
+        if not is_signal and not (self.backbone.reads_images and signals.ndim == 4):
+            shape = tuple(signals.shape)
+            message = f"{self.name}: signals must have shape (batch, {LEAD_COUNT}, samples), got {shape}"
+            if self.backbone.reads_images:
+                message += "; ECG images must have shape (batch, 1, height, width)"
+            elif signals.ndim == 4:
+                message += "; ECG images need an image model such as multitask_image"
+            raise ValueError(message)
         features = self.backbone(signals)
         fused = torch.cat([features, self.clinical_encoder(clinical, signals.shape[0])], dim=1)
         return {task: head(fused) for task, head in self.heads.items()}

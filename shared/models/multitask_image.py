@@ -14,32 +14,46 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from shared.data.images import IMAGE_HEIGHT, IMAGE_WIDTH, PIXELS_PER_MV
 from shared.models.blocks import ResidualBlock
-from shared.models.ecg_image import PAGE_ROWS, PANEL_ROWS, render_ecg_image
+from shared.models.ecg_image import LINE_WIDTH, PAGE_ROWS, PANEL_ROWS, render_ecg_image
 from shared.models.heads import ECGBackbone
 from shared.models.normalization import norm2d
 
 
 class MultitaskImageNet(ECGBackbone):
-    """Backbone mapping signals `(batch, 12, samples)` to features of their rendered image."""
+    """Backbone mapping signals `(batch, 12, samples)` to features of their rendered image.
+
+    It also reads ECG images directly, `(batch, 1, image_height, image_width)` ink intensities as the image
+    layout loads them (`shared.data.images`), and then skips the rendering.
+    """
+
+    reads_images = True
 
     def __init__(
         self,
         *,
         dp: bool = False,
-        image_height: int = 128,
-        image_width: int = 256,
-        pixels_per_mv: float = 10.0,
-        line_width: float = 1.2,
+        image_height: int = IMAGE_HEIGHT,
+        image_width: int = IMAGE_WIDTH,
+        pixels_per_mv: float = PIXELS_PER_MV,
+        line_width: float = LINE_WIDTH,
         grid: bool = False,
         widths: Sequence[int] = (16, 32, 64, 128),
         blocks_per_stage: int = 1,
+        stem_kernel_size: int = 3,
     ) -> None:
         super().__init__()
         self.image_height, self.image_width = image_height, image_width
         self.pixels_per_mv, self.line_width, self.grid = pixels_per_mv, line_width, grid
+        # ResNet's stem: a stride-2 convolution and max pooling. The pooling keeps a thin trace's features
+        # wherever within its window the line falls, which a single stride-4 convolution did not (that model
+        # memorised its training pages). A 3x3 kernel: the stem's cost lies in its full-size feature map.
         self.stem = nn.Sequential(
-            nn.Conv2d(1, widths[0], 5, stride=2, padding=2, bias=False), norm2d(widths[0], dp), nn.ReLU()
+            nn.Conv2d(1, widths[0], stem_kernel_size, stride=2, padding=stem_kernel_size // 2, bias=False),
+            norm2d(widths[0], dp),
+            nn.ReLU(),
+            nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
         blocks: list[nn.Module] = []
         in_channels = widths[0]
@@ -71,5 +85,12 @@ class MultitaskImageNet(ECGBackbone):
         )
 
     def forward(self, signals: torch.Tensor) -> torch.Tensor:
-        feature_map = self.stages(self.stem(self.render(signals)))
+        image = self.render(signals) if signals.ndim == 3 else signals
+        expected = (1, self.image_height, self.image_width)
+        if tuple(image.shape[1:]) != expected:
+            raise ValueError(
+                f"ECG images must have shape (batch, {', '.join(map(str, expected))}) for this model, "
+                f"got {tuple(image.shape)}"
+            )
+        feature_map = self.stages(self.stem(image))
         return self.combine_panels(self.panels(feature_map)).flatten(1)

@@ -27,7 +27,7 @@ _UNKNOWN_TEXT = {"", "nan", "unknown", "none", "na", "n/a"}
 class ListedRecord:
     """A record a layout found, with everything known about it before its signal is read."""
 
-    record: str  # path relative to the dataset root, without extension (what wfdb is given)
+    record: str  # path relative to the dataset root, without extension (what wfdb is given); images keep it
     patient_id: str
     hospital: str
     age: float | None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shared.data.dataset import DataError, SkippedRecord
@@ -50,9 +51,37 @@ def input_files(root: Path, records: str) -> list[Path]:
 
 def list_records(root: Path, *, hospital_by: str, hospital_name: str, records: str) -> Listing:
     """Every row of `labels.csv`, plus headers on disk that no row describes (skipped)."""
+    headers = [p.relative_to(root).with_suffix("").as_posix() for p in sorted(root.rglob("*.hea"))]
+    return list_labelled_records(
+        root,
+        layout=NAME,
+        supported=HOSPITAL_BY,
+        hospital_by=hospital_by,
+        hospital_name=hospital_name,
+        record_id=_record_id,
+        on_disk=headers,
+    )
+
+
+def list_labelled_records(
+    root: Path,
+    *,
+    layout: str,
+    supported: tuple[str, ...],
+    hospital_by: str,
+    hospital_name: str,
+    record_id: Callable[[str], str],
+    on_disk: Sequence[str],
+) -> Listing:
+    """The rows of `root/labels.csv` as records, for every layout described by such a file.
+
+    `record_id` turns the text of the `record` column into the record id; `on_disk` lists the ids of the
+    records found on disk, and those no row describes are skipped. "auto" splits by sub-folder when any
+    record sits in one.
+    """
     if hospital_by == "auto":
-        hospital_by = "dir" if any(p.parent != root for p in root.rglob("*.hea")) else "none"
-    hospital_by = check_hospital_by(NAME, hospital_by, HOSPITAL_BY, root)
+        hospital_by = "dir" if any("/" in record for record in on_disk) else "none"
+    hospital_by = check_hospital_by(layout, hospital_by, supported, root)
     csv_path = root / LABELS_CSV
     listing = Listing(records=[])
     seen: set[str] = set()  # records of labels.csv rows, usable or not
@@ -66,7 +95,7 @@ def list_records(root: Path, *, hospital_by: str, hospital_name: str, records: s
             listing.extra_clinical_names = tuple(c for c in _RISK_FACTORS if c in columns)
             for row in reader:
                 line = reader.line_num
-                record = _record_id(row.get("record") or f"{LABELS_CSV} line {line}")
+                record = record_id(row.get("record") or f"{LABELS_CSV} line {line}")
                 hospital = hospital_from_path(record, hospital_by, hospital_name)
                 try:
                     if record in seen:
@@ -82,8 +111,7 @@ def list_records(root: Path, *, hospital_by: str, hospital_name: str, records: s
                     )
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"{csv_path}: cannot read the labels file ({error})") from error
-    for header_path in sorted(root.rglob("*.hea")):
-        record = header_path.relative_to(root).with_suffix("").as_posix()
+    for record in on_disk:
         if record not in seen:
             hospital = hospital_from_path(record, hospital_by, hospital_name)
             listing.skipped.append(SkippedRecord(record, f"no row in {LABELS_CSV}", hospital))
