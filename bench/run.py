@@ -4,8 +4,8 @@
 
 Sections, in the order they run: federation_overhead, communication (it analyses the federation_overhead
 run, so it runs that too), data_loading, throughput (bench/models.py), scale, accuracy_gap and dp_cost (both
-from bench/accuracy_gap.py; dp_cost also uses throughput's figures). The full run takes under 30 minutes on a
-2-core machine, `--quick` under 5 (its results go to bench/results-quick.json unless `--out` says
+from bench/accuracy_gap.py; dp_cost also uses throughput's figures). The full run is sized for 30 minutes on
+an idle 2-core machine, `--quick` for 5 (its results go to bench/results-quick.json unless `--out` says
 otherwise). With `--only`, the named sections replace theirs in an existing results file and the rest is
 kept; every section records the command that produced it.
 """
@@ -128,6 +128,11 @@ def _headlines(results: dict[str, Any]) -> list[str]:
             f"{figures['ratio']:.3f}x ({figures['ratio_including_startup']:.3f}x with "
             f"{figures['federated']['startup_s']:.0f} s start-up) | <= 1.10 |"
         )
+        if "ratio_vs_hospital_training" in figures:
+            rows.append(
+                "| federated rounds / the hospitals' own training time in them (same run) | "
+                f"{figures['ratio_vs_hospital_training']:.3f}x | <= 1.10 |"
+            )
     if "communication" in results:
         traffic = results["communication"]
         rows.append(
