@@ -80,8 +80,10 @@ def _validation_auroc(name: str, train: ECGDataset, validation: ECGDataset) -> f
     [
         pytest.param(
             name,
+            # Not run: its three epochs cost about 3 minutes of the suite on 2 cores only to fail as expected.
+            # `pytest --runxfail tests/test_model_learning.py -k multitask_image` runs it.
             marks=pytest.mark.xfail(
-                reason="open: does not reach 0.8 in 3 epochs yet (see _NOT_YET_LEARNING)"
+                reason="open: does not reach 0.8 in 3 epochs yet (see _NOT_YET_LEARNING)", run=False
             ),
         )
         if name in _NOT_YET_LEARNING
