@@ -16,14 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot: hospitals run this on headless servers
-
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion
 from torch import nn
 
 from shared.data import LEADS, load_dataset
@@ -74,6 +68,9 @@ def attribute(
     """Attribution of the label's predicted probability to each sample of each lead: shape (12, samples)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    # captum and matplotlib load on first use: every `cardiofed` command imports this module for METHODS.
+    from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion
+
     model = loaded.model.eval()
     signals = torch.as_tensor(signal, dtype=torch.float32).unsqueeze(0)
     features = torch.as_tensor(clinical, dtype=torch.float32).unsqueeze(0)
@@ -111,6 +108,11 @@ def attribute(
 
 def plot_explanation(signal: np.ndarray, explanation: Explanation, sample_rate: int) -> None:
     """12 stacked leads with the attribution as a red (for) / blue (against) band behind each trace."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # before pyplot: hospitals run this on headless servers
+    import matplotlib.pyplot as plt
+
     seconds = np.arange(signal.shape[1]) / sample_rate
     scale = float(np.abs(explanation.attribution).max()) or 1.0
     figure, axes = plt.subplots(len(LEADS), 1, figsize=(12, 14), sharex=True)

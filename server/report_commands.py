@@ -7,8 +7,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from server.report import write_report
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `cardiofed report`."""
@@ -37,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from server.report import write_report  # matplotlib loads only for the command that draws
+
     console = Console(stderr=True)
     try:
         paths = write_report(args.run_dir, args.compare, args.prevalence)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy import signal as sp_signal
 
 from shared.data.dataset import LEADS
 
@@ -103,11 +102,17 @@ def resample(signal: np.ndarray, source_rate: float, target_rate: int) -> np.nda
     ratio = Fraction(target_rate) / Fraction(source_rate).limit_denominator(1000)
     if ratio == 1:
         return signal
+    # Imported on first use: scipy.signal takes about a second to import, and every Flower message starts
+    # a fresh ClientApp process that usually reads records already resampled in the cache.
+    from scipy import signal as sp_signal
+
     return sp_signal.resample_poly(signal, ratio.numerator, ratio.denominator, axis=-1)
 
 
 def bandpass_filter(signal: np.ndarray, sample_rate: float, low_hz: float, high_hz: float) -> np.ndarray:
     """Zero-phase Butterworth band-pass of (leads, samples)."""
+    from scipy import signal as sp_signal  # on first use, as in resample()
+
     sos = sp_signal.butter(_BANDPASS_ORDER, [low_hz, high_hz], btype="bandpass", fs=sample_rate, output="sos")
     return sp_signal.sosfiltfilt(sos, signal, axis=-1)
 

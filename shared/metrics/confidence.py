@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest, norm
 
 from shared.metrics.histograms import missing_class_reason, validate_histograms
 
@@ -59,6 +58,10 @@ def delong_ci(pos: np.ndarray, neg: np.ndarray, alpha: float = 0.05) -> Interval
     area = np.dot(pos, v10) / positives  # the AUROC: the mean structural component of the positives
     s10 = np.dot(pos, (v10 - area) ** 2) / (positives - 1)
     s01 = np.dot(neg, (v01 - area) ** 2) / (negatives - 1)
+    # scipy.stats is imported on first use: it costs half a second in every ClientApp process,
+    # which imports the metrics for their histogram helpers but never computes an interval.
+    from scipy.stats import norm
+
     half_width = norm.ppf(1 - alpha / 2) * np.sqrt(s10 / positives + s01 / negatives)
     return float(max(0.0, area - half_width)), float(min(1.0, area + half_width))
 
@@ -106,5 +109,7 @@ def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> Interval | NotEstima
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
     if n == 0:
         return NotEstimable("no records to estimate a proportion from")
+    from scipy.stats import binomtest  # on first use, as in delong_ci()
+
     interval = binomtest(int(k), int(n)).proportion_ci(confidence_level=1 - alpha, method="exact")
     return float(interval.low), float(interval.high)
