@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from server.launcher import LaunchError, run_simulation
-from server.report import write_report
 from shared.config import PROTOCOLS, STRATEGIES, ConfigError
+from shared.data import DataError
 
 #: CLI flag -> Flower run-config key; flags left out keep the pyproject defaults.
 _RUN_FLAGS: dict[str, str] = {
@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         results_path = run_with_progress(run_overrides(args), console)
-    except (LaunchError, ConfigError) as error:
+    except (LaunchError, ConfigError, DataError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 1
     console.print(one_line_summary(json.loads(results_path.read_text())))
@@ -176,6 +176,8 @@ def register_demo(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # Imported here: the report pulls in matplotlib, which no other coordinator command needs.
+    from server.report import write_report
     from shared.data.synthetic import generate_hospitals
 
     console = Console(stderr=True)
@@ -197,7 +199,7 @@ def _demo(args: argparse.Namespace) -> int:
     }
     try:
         results_path = run_with_progress(overrides, console)
-    except (LaunchError, ConfigError) as error:
+    except (LaunchError, ConfigError, DataError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 1
     console.print(one_line_summary(json.loads(results_path.read_text())))
