@@ -5,7 +5,7 @@
 # WFDB folder, checked, and its own SuperNode), a short leave-one-hospital-out experiment submitted through
 # the SuperLink, its report, each hospital's audit log and privacy ledger, then a clean shutdown.
 #
-#   deploy/local-federation.sh WORK_DIR [--rounds N] [--records-per-hospital M]
+#   deploy/local-federation.sh WORK_DIR [--rounds N] [--records-per-hospital M] [--model NAME]
 #
 # WORK_DIR ends up holding data/, certs/, coordinator/ (SuperLink state and log), hospitals/<id>/ (keys,
 # state with the audit log and privacy ledger, SuperNode log) and run/ (results.json, report.html).
@@ -18,14 +18,16 @@ cardiofed=${CARDIOFED:-cardiofed}
 python=$(command -v python3)
 [[ -x "$repo/.venv/bin/python" ]] && python="$repo/.venv/bin/python"
 
-work=${1:?usage: deploy/local-federation.sh WORK_DIR [--rounds N] [--records-per-hospital M]}
+work=${1:?usage: deploy/local-federation.sh WORK_DIR [--rounds N] [--records-per-hospital M] [--model NAME]}
 shift
 rounds=2
 records=30
+model=resnet1d
 while (($#)); do
     case "$1" in
         --rounds) rounds=$2; shift 2 ;;
         --records-per-hospital) records=$2; shift 2 ;;
+        --model) model=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -105,7 +107,7 @@ say "4. coordinator: a leave-one-hospital-out experiment ($rounds rounds per fol
 # Evaluated once per fold, after its last round: each message is a ClientApp process at each hospital.
 # A service too, waited for in the background: a signal to this script then stops it at once.
 service "$cardiofed" coordinator submit "${location[@]}" --out "$work/run" --hospitals "${#hospitals[@]}" \
-    --set 'protocol="loho"' --set 'model="resnet1d"' --set "rounds=$rounds" --set "evaluate-every=$rounds" \
+    --set 'protocol="loho"' --set "model=\"$model\"" --set "rounds=$rounds" --set "evaluate-every=$rounds" \
     --set 'local-epochs=1' --set 'batch-size=16' --set 'sample-rate=100' --set 'round-timeout-s=120.0'
 wait "${services[-1]}"
 spawn "$cardiofed" report "$work/run"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from federated import federated_run
+from federated import HOSPITAL_IDS, federated_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The 500 real PTB-XL records provided beside the repository; CARDIOFED_PTBXL500 overrides the path.
@@ -30,11 +30,13 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def synthetic_hospitals(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Four synthetic hospitals (PTB-XL layout, 100 Hz) shared by every federated test."""
+    """The synthetic hospitals (PTB-XL layout, 100 Hz) shared by every federated test."""
     from shared.data.synthetic import generate_hospitals
 
     out = tmp_path_factory.mktemp("synthetic") / "hospitals"
-    generate_hospitals(out, hospitals=4, records_per_hospital=70, layout="ptbxl", seed=11, sample_rate=100)
+    generate_hospitals(
+        out, hospitals=len(HOSPITAL_IDS), records_per_hospital=70, layout="ptbxl", seed=11, sample_rate=100
+    )
     return out
 
 

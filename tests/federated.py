@@ -8,12 +8,16 @@ from typing import Any
 
 from server.launcher import run_simulation
 
+#: The suite's synthetic hospitals (tests/conftest.py), as the federation names them: three, the fewest that
+#: give LOHO a fold whose training federation still has two hospitals.
+HOSPITAL_IDS = ("0", "1", "2")
+
 #: Fast settings for real federated runs in tests (a few seconds of training per run on 2 cores).
 FAST_RUN: dict[str, Any] = {
     "task": "mi",
     "model": "resnet1d",
     "rounds": 2,
-    "local-epochs": 2,
+    "local-epochs": 1,
     "batch-size": 32,
     "learning-rate": 0.003,
     "hospital-by": "site",

@@ -43,7 +43,7 @@ def hospitals_dir(synthetic_hospitals: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def run_dir(loho_run: tuple[Path, dict[str, Any]]) -> Path:
-    """The suite's shared LOHO run (4 synthetic hospitals, lead importance on)."""
+    """The suite's shared LOHO run (its synthetic hospitals, lead importance on)."""
     return loho_run[0]
 
 
