@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared
 
-# Every benchmark (sized for 30 min on 2 idle cores) -> bench/results.json + .md; `make bench BENCH_ARGS=--quick`.
+# Every benchmark (23 min on 2 idle cores) -> bench/results.json + .md; `make bench BENCH_ARGS=--quick`.
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run $(BENCH_ARGS)
 

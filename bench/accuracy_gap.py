@@ -33,7 +33,7 @@ PARTS = ("synthetic", "dp", "ptbxl500")
 # The full size fits `make bench`'s 30 minutes on a 2-core CPU; at it FedAvg has not converged (with 4
 # hospitals each takes a quarter of the optimizer steps per epoch), so the gap also shows that cost.
 # `--quick` runs only FedAvg, centralised and DP at epsilon 8 on tiny data: it proves the path only.
-FULL = {"records_per_hospital": 400, "rounds": 6, "dp_epsilons": (1.0, 3.0, 8.0), "baselines": True}
+FULL = {"records_per_hospital": 300, "rounds": 6, "dp_epsilons": (1.0, 3.0, 8.0), "baselines": True}
 QUICK = {"records_per_hospital": 100, "rounds": 2, "dp_epsilons": (8.0,), "baselines": False}
 SETTINGS = {
     "task": "mi", "model": "resnet1d", "local-epochs": 1, "batch-size": 32, "learning-rate": 0.001,

@@ -20,7 +20,7 @@ from bench.timeline import phases, timed_simulation
 from shared.data.synthetic import generate_hospitals
 
 FULL_HOSPITALS = (2, 4, 8, 16, 32)
-QUICK_HOSPITALS = (2, 4, 8)
+QUICK_HOSPITALS = (2, 4)
 FULL_RECORDS = 960  # in total, whatever the number of hospitals (30 each at 32 hospitals)
 QUICK_RECORDS = 240
 ROUNDS = 2
