@@ -22,6 +22,7 @@ from typing import Any
 
 from server.launcher import LaunchError, experiment_config, follow_progress, stop_process, toml_value
 from server.processes import sigterm_raises_exit
+from server.progress import end_offset
 from shared.config import app_dir
 
 CONNECTION = "cardiofed"
@@ -181,12 +182,13 @@ def submit_experiment(
     run_config_file.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in sorted(values.items())))
     log_path = run_dir / "flwr-run.log"
     with log_path.open("ab") as log, sigterm_raises_exit():
+        first_event = end_offset(run_dir)
         flwr_run = subprocess.Popen(
             ["flwr", "run", str(app_dir()), CONNECTION, "--stream", "--run-config", str(run_config_file)],
             env=prepare(coordinator), stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            follow_progress(run_dir, flwr_run, on_event)
+            follow_progress(run_dir, flwr_run, on_event, first_event)
         finally:
             stop_process(flwr_run)
     results = run_dir / "results.json"

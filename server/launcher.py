@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from server.processes import sigterm_raises_exit, stop_service
-from server.progress import read_events
+from server.progress import end_offset, read_events
 from shared.config import RunConfig, app_dir, default_run_config
 from shared.data import load_dataset
 
@@ -117,6 +117,7 @@ def run_simulation(
             run_config_file = run_dir / "run-config.toml"
             run_config_file.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in sorted(values.items())))
             _wait_healthy(port, superlink)
+            first_event = end_offset(run_dir)
             flwr_run = subprocess.Popen(
                 [
                     "flwr", "run", str(app_dir()), "cardiofed", "--stream",
@@ -126,7 +127,7 @@ def run_simulation(
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             try:
-                follow_progress(run_dir, flwr_run, on_event)
+                follow_progress(run_dir, flwr_run, on_event, first_event)
             finally:
                 stop_process(flwr_run)
         finally:
@@ -138,14 +139,19 @@ def run_simulation(
 
 
 def follow_progress(
-    run_dir: Path, process: subprocess.Popen, on_event: Callable[[dict[str, Any]], None] | None
+    run_dir: Path,
+    process: subprocess.Popen,
+    on_event: Callable[[dict[str, Any]], None] | None,
+    start: int,
 ) -> None:
     """Pass each progress event of the run to `on_event` until it is done or `process` (`flwr run`) ends.
 
     Returns at the "done" event, written after results.json: the caller then stops Flower at once
-    rather than wait seconds for its own teardown of a run that has nothing left to do.
+    rather than wait seconds for its own teardown of a run that has nothing left to do. Events before
+    byte `start` (`end_offset` before the run was submitted) belong to an earlier, resumed-from run:
+    its "failed" or "done" must not end this one.
     """
-    offset = 0
+    offset = start
     while True:
         finished = process.poll() is not None
         events, offset = read_events(run_dir, offset)

@@ -36,3 +36,9 @@ def read_events(run_dir: Path, start: int = 0) -> tuple[list[dict[str, Any]], in
     complete = chunk[: chunk.rfind(b"\n") + 1]
     events = [json.loads(line) for line in complete.decode("utf-8").splitlines() if line.strip()]
     return events, start + len(complete)
+
+
+def end_offset(run_dir: Path) -> int:
+    """Where the next run's events will start in progress.jsonl (a resumed run appends to it)."""
+    path = run_dir / "progress.jsonl"
+    return path.stat().st_size if path.is_file() else 0

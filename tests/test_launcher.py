@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from server.launcher import simulation_resources
+from server.launcher import LaunchError, follow_progress, simulation_resources
+from server.progress import end_offset
 
 
 def test_cpu_machine_asks_for_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,3 +40,21 @@ def test_a_missing_dataset_is_one_clear_line_and_starts_nothing(tmp_path: Path) 
     assert f"error: {missing}: no such folder" in completed.stderr
     assert "Traceback" not in completed.stderr
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_a_resumed_run_is_not_ended_by_the_earlier_runs_events(tmp_path: Path) -> None:
+    progress = tmp_path / "progress.jsonl"
+    progress.write_text(json.dumps({"event": "failed", "message": "the interrupted run"}) + "\n")
+    first_event = end_offset(tmp_path)
+    with progress.open("a") as log:  # what the resumed run writes
+        log.write(json.dumps({"event": "resumed"}) + "\n" + json.dumps({"event": "done"}) + "\n")
+    seen: list[str] = []
+    flwr_run = subprocess.Popen(["sleep", "30"])  # still running: only "done" can end the wait
+    try:
+        follow_progress(tmp_path, flwr_run, lambda event: seen.append(event["event"]), first_event)
+    finally:
+        flwr_run.kill()
+        flwr_run.wait()
+    assert seen == ["resumed", "done"]
+    with pytest.raises(LaunchError, match="the interrupted run"):  # read from the start, it would stop
+        follow_progress(tmp_path, flwr_run, None, 0)
