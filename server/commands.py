@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from server.launcher import LaunchError, run_simulation
 from shared.config import PROTOCOLS, STRATEGIES, ConfigError
@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def run_with_progress(overrides: dict[str, Any], console: Console) -> Path:
     """Run the experiment with a live progress bar (fold, round, held-out AUROC so far)."""
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task("starting the federation", total=None)
