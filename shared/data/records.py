@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import wfdb
 
 from shared.data import quality
 from shared.data.preprocess import PreprocessConfig, match_leads, millivolts_per_unit, preprocess_signal
+
+# wfdb (and the pandas it imports, 0.3 s) is imported where a record is read: a hospital's app process that
+# finds its data in the preprocessing cache never parses a record, and a deployed hospital starts one such
+# process per message.
 
 
 class UnusableRecord(Exception):
@@ -39,6 +42,8 @@ def read_record(root: Path, record: str, config: PreprocessConfig) -> ReadSignal
     if not header_path.is_file():
         raise UnusableRecord(quality.unreadable(f"{record}.hea", "file not found"))
     _raise_if(quality.check_sampling_rate(header_path))
+    import wfdb
+
     try:
         raw = wfdb.rdrecord(str(root / record), physical=False)
     except Exception as error:  # wfdb raises many types; every one means the same to the user
@@ -71,6 +76,8 @@ def _raise_if(reason: str | None) -> None:
 
 def _explain_read_failure(root: Path, record: str, error: Exception) -> str:
     """Turn wfdb's generic failure ("Samples were not loaded correctly") into the actual problem."""
+    import wfdb
+
     try:
         header = wfdb.rdheader(str(root / record))
     except Exception as header_error:
