@@ -1,6 +1,7 @@
 """Accuracy of the protocols side by side: FedAvg (pooled) vs centralised vs local-only, LOHO, and DP.
 
 Usage: python bench/accuracy_gap.py [--quick] [--records-per-hospital N] [--rounds R] [--only PART ...]
+                                   [--no-baselines]
 
 Every figure is a real Flower simulation (`server.launcher.run_simulation`) with the same model, data and
 epochs; only the protocol (and DP) changes. Two data sets: four synthetic hospitals (generated here) and the
@@ -116,9 +117,14 @@ def measure(
     rounds: int | None = None,
     parts: tuple[str, ...] = PARTS,
     say: Callable[[str], None] = print,
+    baselines: bool | None = None,
 ) -> dict[str, Any]:
-    """Run the accuracy comparisons and return their figures (with the settings that produced them)."""
+    """Run the accuracy comparisons and return their figures (with the settings that produced them).
+
+    `baselines=False` runs only FedAvg and centralised (no local or LOHO runs), e.g. to follow both to
+    convergence at a size where the baselines would take too long."""
     size = QUICK if quick else FULL
+    baselines = size["baselines"] if baselines is None else baselines
     records = records_per_hospital or size["records_per_hospital"]
     rounds = rounds or size["rounds"]
     report: dict[str, Any] = {
@@ -133,7 +139,7 @@ def measure(
                 synthetic, hospitals=4, records_per_hospital=records, seed=SYNTHETIC_SEED, sample_rate=100
             )
         if "synthetic" in parts:
-            report["synthetic"] = _protocols(synthetic, scratch / "synthetic", rounds, size["baselines"], say)
+            report["synthetic"] = _protocols(synthetic, scratch / "synthetic", rounds, baselines, say)
         if "dp" in parts:
             # The no-DP reference is FedAvg on the same data and schedule: the synthetic part's run, if any.
             if "synthetic" in report:
@@ -159,8 +165,17 @@ def main() -> None:
     parser.add_argument("--records-per-hospital", type=int, help="synthetic records per hospital")
     parser.add_argument("--rounds", type=int, help="federated rounds (x 1 local epoch)")
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="FedAvg and centralised only: no local or LOHO run"
+    )
     args = parser.parse_args()
-    report = measure(args.quick, args.records_per_hospital, args.rounds, tuple(args.only))
+    report = measure(
+        args.quick,
+        args.records_per_hospital,
+        args.rounds,
+        tuple(args.only),
+        baselines=False if args.no_baselines else None,
+    )
     report["command"] = " ".join(["python", "bench/accuracy_gap.py", *sys.argv[1:]])
     OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
     gap = report.get("synthetic", {}).get("fedavg_minus_centralized_auroc")
