@@ -14,6 +14,7 @@ from shared.data.images import IMAGE_WIDTH as WIDTH
 from shared.losses import binary_cross_entropy
 from shared.models import create_model, render_ecg_image, save_ecg_image_png
 from shared.models.ecg_image import PAGE_ROWS
+from shared.models.multitask_image import shift_in_time
 
 SAMPLES = 1000
 ROW_HEIGHT = HEIGHT // PAGE_ROWS
@@ -100,3 +101,26 @@ def test_both_heads_train_one_shared_backbone() -> None:
             history[task].append(loss.item())
     for task, values in history.items():
         assert values[-1] < 0.5 * values[0], f"{task} loss did not drop: {values}"
+
+
+def test_training_shifts_each_record_in_time_and_evaluation_does_not() -> None:
+    signals = torch.randn(6, 12, 400)
+    torch.manual_seed(0)
+    shifted = shift_in_time(signals, 0.25)
+    shifts = []
+    for original, moved in zip(signals, shifted, strict=True):
+        matching = [k for k in range(-100, 101) if torch.equal(torch.roll(original, k, dims=1), moved)]
+        assert len(matching) == 1  # every lead moved together, by at most a quarter of the record
+        shifts.append(matching[0])
+    assert len(set(shifts)) > 1  # each record its own shift
+    torch.manual_seed(0)
+    assert torch.equal(shift_in_time(signals, 0.25), shifted)  # reproducible from the seed
+
+    model = create_model("multitask_image", tasks={"mi": 1}, clinical_features=2)
+    with torch.no_grad():
+        model.eval()
+        assert torch.equal(model(signals)["mi"], model(signals)["mi"])
+        model.train()
+        assert not torch.equal(model(signals)["mi"], model(signals)["mi"])
+        still = create_model("multitask_image", tasks={"mi": 1}, clinical_features=2, time_shift=0.0).train()
+        assert torch.equal(still(signals)["mi"], still(signals)["mi"])
