@@ -112,8 +112,9 @@ def predict_probabilities(
     model.to(device).eval()
     outputs: dict[str, list[np.ndarray]] = {task: [] for task in tasks}
     for start in range(0, len(data), batch_size):
-        signals = torch.from_numpy(np.asarray(data.signals[start : start + batch_size], dtype=np.float32))
-        clinical = torch.from_numpy(np.asarray(data.clinical[start : start + batch_size], dtype=np.float32))
+        # Copies: the cache is a read-only memory map, which torch will not wrap without a warning.
+        signals = torch.tensor(data.signals[start : start + batch_size], dtype=torch.float32)
+        clinical = torch.tensor(data.clinical[start : start + batch_size], dtype=torch.float32)
         logits = model(signals.to(device), clinical.to(device))
         for task in tasks:
             outputs[task].append(torch.sigmoid(logits[task].float()).cpu().numpy())
