@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from server.cli import main as cardiofed
 from shared.losses import multitask_loss
-from shared.models import MODEL_NAMES, count_parameters, create_model
+from shared.models import MODEL_NAMES, WITHOUT_TRAINING_RANDOMNESS, count_parameters, create_model
 
 # Opacus' backward hooks warn that the first layer's input needs no gradient; that is expected for ECG input.
 pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing:UserWarning")
@@ -148,10 +148,7 @@ def test_opacus_per_sample_gradients_are_exact_in_the_models_mode(name: str) -> 
     (inception1d), which says nothing about the mode; in float64 they agree to 1e-12 for every model.
     """
     torch.manual_seed(0)
-    # Training-time randomness would make the batch and the single-record passes see different inputs.
-    hyperparameters = {"conv_bilstm_attn": {"dropout": 0.0}, "multitask_image": {"time_shift": 0.0}}.get(
-        name, {}
-    )
+    hyperparameters = WITHOUT_TRAINING_RANDOMNESS.get(name, {})
     model = create_model(name, tasks={"mi": 1}, clinical_features=2, dp=True, **hyperparameters)
     _set_age_sex_statistics(model)
     model = model.double()

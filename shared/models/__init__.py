@@ -74,6 +74,13 @@ _REGISTRY: dict[str, ModelSpec] = {
 #: Every model name `create_model` accepts.
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
+# Hyperparameters that switch off each model's training-time randomness (dropout, time-shift augmentation),
+# for checks comparing a batch's per-sample gradients with one-record passes (both must see the same inputs).
+WITHOUT_TRAINING_RANDOMNESS: dict[str, dict[str, float]] = {
+    "conv_bilstm_attn": {"dropout": 0.0},
+    "multitask_image": {"time_shift": 0.0},
+}
+
 
 def create_model(
     name: str,
@@ -134,6 +141,7 @@ def describe_models() -> list[dict[str, Any]]:
 __all__ = [
     "DEFAULT_CLINICAL_FEATURES",
     "MODEL_NAMES",
+    "WITHOUT_TRAINING_RANDOMNESS",
     "ClinicalEncoder",
     "ECGBackbone",
     "ModelSpec",
