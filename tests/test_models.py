@@ -223,24 +223,6 @@ def test_bad_inputs_fail_clearly() -> None:
         model(torch.zeros(2, 12, 500), clinical=torch.zeros(2, 3))
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_standard_variant_stores_2d_weights_channels_last_with_the_same_outputs(name: str) -> None:
-    model = create_model(name, TASKS, clinical_features=2).eval()
-    # Weights with one input channel or a 1x1 kernel are in both layouts at once; the rest are channels-last.
-    weights = [p for p in model.parameters() if p.ndim == 4 and p.shape[1] > 1 and p.shape[2:].numel() > 1]
-    assert all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in weights)
-    assert bool(weights) == (name in {"ecg_smart_net", "multitask_image"})
-    # The layout is storage only: the same weights in the default layout give the same outputs.
-    default_layout = create_model(name, TASKS, clinical_features=2).to(memory_format=torch.contiguous_format)
-    default_layout.load_state_dict(model.state_dict())
-    signals, clinical = _inputs(3, 1000)
-    with torch.no_grad():
-        outputs = model(signals, clinical=clinical)
-        expected = default_layout.eval()(signals, clinical=clinical)
-    for task in TASKS:
-        torch.testing.assert_close(outputs[task], expected[task], rtol=1e-4, atol=1e-5)
-
-
 def test_hyperparameters_change_the_architecture() -> None:
     default = create_model("resnet1d", tasks={"mi": 1})
     small = create_model("resnet1d", tasks={"mi": 1}, widths=(16, 32), blocks_per_stage=1)
