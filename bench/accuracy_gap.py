@@ -1,7 +1,7 @@
 """Accuracy of the protocols side by side: FedAvg (pooled) vs centralised vs local-only, LOHO, and DP.
 
-Usage: python bench/accuracy_gap.py [--quick] [--records-per-hospital N] [--rounds R] [--only PART ...]
-                                   [--no-baselines]
+Usage: python bench/accuracy_gap.py [--quick] [--records-per-hospital N] [--rounds R] [--local-epochs E]
+                                   [--only PART ...] [--no-baselines]
 
 Every figure is a real Flower simulation (`server.launcher.run_simulation`) with the same model, data and
 epochs; only the protocol (and DP) changes. Two data sets: four synthetic hospitals (generated here) and the
@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +32,28 @@ OUTPUT = REPO_ROOT / "bench" / "accuracy_gap.json"
 PTBXL500 = Path(os.environ.get("CARDIOFED_PTBXL500", REPO_ROOT.parent / "shared" / "data" / "ptbxl500"))
 PARTS = ("synthetic", "dp", "ptbxl500")
 
+
+@dataclass(frozen=True)
+class Size:
+    """How much the comparisons run: data, rounds, DP targets, and whether local and LOHO baselines run."""
+
+    records_per_hospital: int
+    rounds: int
+    dp_epsilons: tuple[float, ...]
+    baselines: bool
+
+
 # The full size fits `make bench`'s 30 minutes on a 2-core CPU; at it FedAvg has not converged (with 4
 # hospitals each takes a quarter of the optimizer steps per epoch), so the gap also shows that cost.
 # `--quick` runs only FedAvg, centralised and DP at epsilon 8 on tiny data: it proves the path only.
-FULL = {"records_per_hospital": 300, "rounds": 6, "dp_epsilons": (1.0, 3.0, 8.0), "baselines": True}
-QUICK = {"records_per_hospital": 100, "rounds": 2, "dp_epsilons": (8.0,), "baselines": False}
+FULL = Size(records_per_hospital=300, rounds=6, dp_epsilons=(1.0, 3.0, 8.0), baselines=True)
+QUICK = Size(records_per_hospital=100, rounds=2, dp_epsilons=(8.0,), baselines=False)
 SETTINGS = {
-    "task": "mi", "model": "resnet1d", "local-epochs": 1, "batch-size": 32, "learning-rate": 0.001,
+    "task": "mi", "model": "resnet1d", "batch-size": 32, "learning-rate": 0.001,
     "seed": 0, "sample-rate": 100,
 }  # fmt: skip
 SYNTHETIC_SEED = 3
+LOCAL_EPOCHS = 1  # per round; centralised trains rounds x this many epochs
 
 
 def _simulate(out: Path, **config: Any) -> tuple[dict[str, Any], float]:
@@ -68,11 +81,11 @@ def _local_cross_site(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _protocols(
-    data: Path, scratch: Path, rounds: int, baselines: bool, say: Callable[[str], None]
+    data: Path, scratch: Path, schedule: dict[str, int], baselines: bool, say: Callable[[str], None]
 ) -> dict[str, Any]:
     """pooled (FedAvg) and centralized, then (with `baselines`) local and loho: same model and epochs."""
     figures: dict[str, Any] = {}
-    common = {"data-path": str(data), "hospital-by": "site", "rounds": rounds}
+    common = {"data-path": str(data), "hospital-by": "site", **schedule}
     for protocol in ("pooled", "centralized"):
         results, seconds = _simulate(scratch / protocol, protocol=protocol, **common)
         figures[protocol] = {"pooled_test_auroc": _pooled_test_auroc(results), "seconds": seconds}
@@ -93,11 +106,15 @@ def _protocols(
 
 
 def _dp(
-    data: Path, scratch: Path, rounds: int, epsilons: tuple[float, ...], say: Callable[[str], None]
+    data: Path,
+    scratch: Path,
+    schedule: dict[str, int],
+    epsilons: tuple[float, ...],
+    say: Callable[[str], None],
 ) -> dict[str, Any]:
     """FedAvg (pooled) test AUROC with DP-SGD at each hospital, per target epsilon (delta 1e-5)."""
     figures: dict[str, Any] = {}
-    common = {"data-path": str(data), "hospital-by": "site", "rounds": rounds, "protocol": "pooled"}
+    common = {"data-path": str(data), "hospital-by": "site", "protocol": "pooled", **schedule}
     for epsilon in epsilons:
         name = f"epsilon_{epsilon:g}"
         results, seconds = _simulate(scratch / f"dp-{name}", **common, dp=True, epsilon=epsilon, delta=1e-5)
@@ -118,17 +135,18 @@ def measure(
     parts: tuple[str, ...] = PARTS,
     say: Callable[[str], None] = print,
     baselines: bool | None = None,
+    local_epochs: int | None = None,
 ) -> dict[str, Any]:
     """Run the accuracy comparisons and return their figures (with the settings that produced them).
 
     `baselines=False` runs only FedAvg and centralised (no local or LOHO runs), e.g. to follow both to
     convergence at a size where the baselines would take too long."""
     size = QUICK if quick else FULL
-    baselines = size["baselines"] if baselines is None else baselines
-    records = records_per_hospital or size["records_per_hospital"]
-    rounds = rounds or size["rounds"]
+    baselines = size.baselines if baselines is None else baselines
+    records = records_per_hospital or size.records_per_hospital
+    schedule = {"rounds": rounds or size.rounds, "local-epochs": local_epochs or LOCAL_EPOCHS}
     report: dict[str, Any] = {
-        "settings": {**SETTINGS, "rounds": rounds, "synthetic_hospitals": 4,
+        "settings": {**SETTINGS, **schedule, "synthetic_hospitals": 4,
                      "synthetic_records_per_hospital": records, "synthetic_seed": SYNTHETIC_SEED},
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="cardiofed-accuracy-") as scratch_dir:
@@ -139,19 +157,19 @@ def measure(
                 synthetic, hospitals=4, records_per_hospital=records, seed=SYNTHETIC_SEED, sample_rate=100
             )
         if "synthetic" in parts:
-            report["synthetic"] = _protocols(synthetic, scratch / "synthetic", rounds, baselines, say)
+            report["synthetic"] = _protocols(synthetic, scratch / "synthetic", schedule, baselines, say)
         if "dp" in parts:
             # The no-DP reference is FedAvg on the same data and schedule: the synthetic part's run, if any.
             if "synthetic" in report:
                 no_dp = report["synthetic"]["pooled"]
             else:
                 config = {"data-path": str(synthetic), "hospital-by": "site", "protocol": "pooled"}
-                results, seconds = _simulate(scratch / "dp-none", rounds=rounds, **config)
+                results, seconds = _simulate(scratch / "dp-none", **schedule, **config)
                 no_dp = {"pooled_test_auroc": _pooled_test_auroc(results), "seconds": seconds}
-            report["dp"] = {"no_dp": no_dp, **_dp(synthetic, scratch, rounds, size["dp_epsilons"], say)}
+            report["dp"] = {"no_dp": no_dp, **_dp(synthetic, scratch, schedule, size.dp_epsilons, say)}
         if "ptbxl500" in parts and not quick:
             if PTBXL500.is_dir():
-                report["ptbxl500"] = _protocols(PTBXL500, scratch / "ptbxl500", rounds, True, say)
+                report["ptbxl500"] = _protocols(PTBXL500, scratch / "ptbxl500", schedule, True, say)
             else:
                 report["ptbxl500"] = {"skipped": f"no PTB-XL subset at {PTBXL500}"}
     return report
@@ -163,7 +181,10 @@ def main() -> None:
         "--quick", action="store_true", help="FedAvg, centralised, DP at epsilon 8; 4 x 100 records"
     )
     parser.add_argument("--records-per-hospital", type=int, help="synthetic records per hospital")
-    parser.add_argument("--rounds", type=int, help="federated rounds (x 1 local epoch)")
+    parser.add_argument("--rounds", type=int, help="federated rounds (centralised: rounds x local epochs)")
+    parser.add_argument(
+        "--local-epochs", type=int, help=f"epochs each hospital trains per round (default {LOCAL_EPOCHS})"
+    )
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument(
         "--no-baselines", action="store_true", help="FedAvg and centralised only: no local or LOHO run"
@@ -175,6 +196,7 @@ def main() -> None:
         args.rounds,
         tuple(args.only),
         baselines=False if args.no_baselines else None,
+        local_epochs=args.local_epochs,
     )
     report["command"] = " ".join(["python", "bench/accuracy_gap.py", *sys.argv[1:]])
     OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
