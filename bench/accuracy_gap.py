@@ -1,7 +1,7 @@
 """Accuracy of the protocols side by side: FedAvg (pooled) vs centralised vs local-only, LOHO, and DP.
 
 Usage: python bench/accuracy_gap.py [--quick] [--records-per-hospital N] [--rounds R] [--local-epochs E]
-                                   [--only PART ...] [--no-baselines]
+                                   [--seed S] [--only PART ...] [--no-baselines]
 
 Every figure is a real Flower simulation (`server.launcher.run_simulation`) with the same model, data and
 epochs; only the protocol (and DP) changes. Two data sets: four synthetic hospitals (generated here) and the
@@ -136,6 +136,7 @@ def measure(
     say: Callable[[str], None] = print,
     baselines: bool | None = None,
     local_epochs: int | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Run the accuracy comparisons and return their figures (with the settings that produced them).
 
@@ -145,6 +146,8 @@ def measure(
     baselines = size.baselines if baselines is None else baselines
     records = records_per_hospital or size.records_per_hospital
     schedule = {"rounds": rounds or size.rounds, "local-epochs": local_epochs or LOCAL_EPOCHS}
+    if seed is not None:  # the model's initialisation, the hospitals' splits and batch order; not the data
+        schedule["seed"] = seed
     report: dict[str, Any] = {
         "settings": {**SETTINGS, **schedule, "synthetic_hospitals": 4,
                      "synthetic_records_per_hospital": records, "synthetic_seed": SYNTHETIC_SEED},
@@ -185,6 +188,9 @@ def main() -> None:
     parser.add_argument(
         "--local-epochs", type=int, help=f"epochs each hospital trains per round (default {LOCAL_EPOCHS})"
     )
+    parser.add_argument(
+        "--seed", type=int, help=f"run seed (default {SETTINGS['seed']}); the same generated hospitals"
+    )
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument(
         "--no-baselines", action="store_true", help="FedAvg and centralised only: no local or LOHO run"
@@ -197,6 +203,7 @@ def main() -> None:
         tuple(args.only),
         baselines=False if args.no_baselines else None,
         local_epochs=args.local_epochs,
+        seed=args.seed,
     )
     report["command"] = " ".join(["python", "bench/accuracy_gap.py", *sys.argv[1:]])
     OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
