@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from federated import HOSPITAL_IDS, federated_run
+from federated import HOSPITAL_IDS, LOHO_HOSPITAL_IDS, federated_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The 500 real PTB-XL records provided beside the repository; CARDIOFED_PTBXL500 overrides the path.
@@ -28,25 +28,33 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["CARDIOFED_CACHE_DIR"] = str(tmp_path_factory.mktemp("cardiofed-cache"))
 
 
-@pytest.fixture(scope="session")
-def synthetic_hospitals(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The synthetic hospitals (PTB-XL layout, 100 Hz) shared by every federated test."""
+def _generate(out: Path, hospitals: int) -> Path:
+    """`hospitals` synthetic hospitals (PTB-XL layout, 100 Hz, 70 records each) in `out`."""
     from shared.data.synthetic import generate_hospitals
 
-    out = tmp_path_factory.mktemp("synthetic") / "hospitals"
     generate_hospitals(
-        out, hospitals=len(HOSPITAL_IDS), records_per_hospital=70, layout="ptbxl", seed=11, sample_rate=100
+        out, hospitals=hospitals, records_per_hospital=70, layout="ptbxl", seed=11, sample_rate=100
     )
     return out
 
 
 @pytest.fixture(scope="session")
-def loho_run(
-    synthetic_hospitals: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, dict[str, Any]]:
+def synthetic_hospitals(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic hospitals of the pooled, centralised and local runs."""
+    return _generate(tmp_path_factory.mktemp("synthetic") / "hospitals", len(HOSPITAL_IDS))
+
+
+@pytest.fixture(scope="session")
+def loho_hospitals(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four synthetic hospitals for the LOHO runs, so that every fold trains on three."""
+    return _generate(tmp_path_factory.mktemp("synthetic-loho") / "hospitals", len(LOHO_HOSPITAL_IDS))
+
+
+@pytest.fixture(scope="session")
+def loho_run(loho_hospitals: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """One LOHO run (with federated lead importance) that the federation and report tests both inspect."""
     run_dir = tmp_path_factory.mktemp("loho")
-    return run_dir, federated_run(synthetic_hospitals, run_dir, protocol="loho", **{"lead-importance": True})
+    return run_dir, federated_run(loho_hospitals, run_dir, protocol="loho", **{"lead-importance": True})
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,10 @@ from typing import Any
 from server.launcher import run_simulation
 
 #: The suite's synthetic hospitals (tests/conftest.py), as the federation names them: three, the fewest that
-#: give LOHO a fold whose training federation still has two hospitals.
+#: give a federation more than one pair of hospitals, for the pooled, centralised and local runs.
 HOSPITAL_IDS = ("0", "1", "2")
+#: The shared LOHO run's hospitals: four, so each fold trains on three.
+LOHO_HOSPITAL_IDS = ("0", "1", "2", "3")
 
 #: Fast settings for real federated runs in tests (a few seconds of training per run on 2 cores).
 FAST_RUN: dict[str, Any] = {

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from federated import FAST_RUN, HOSPITAL_IDS, federated_run
+from federated import FAST_RUN, HOSPITAL_IDS, LOHO_HOSPITAL_IDS, federated_run
 
 from server.processes import members, sessions_of, stop_sessions
 from shared import contract
@@ -32,11 +32,12 @@ def test_loho_results_have_every_key(loho_run: tuple[Path, dict[str, Any]]) -> N
     _, results = loho_run
     assert {"protocol", "model", "task", "config", "hospitals", "folds"} <= set(results)
     assert results["protocol"] == "loho" and results["model"] == "resnet1d" and results["task"] == "mi"
-    assert sorted(results["hospitals"]) == list(HOSPITAL_IDS)
-    assert [fold["held_out"] for fold in results["folds"]] == list(HOSPITAL_IDS)
+    assert sorted(results["hospitals"]) == list(LOHO_HOSPITAL_IDS)
+    assert [fold["held_out"] for fold in results["folds"]] == list(LOHO_HOSPITAL_IDS)
     operating_keys = {"sensitivity", "specificity", "ppv", "npv", "f1_weighted"}
     for fold in results["folds"]:
-        assert fold["held_out"] not in fold["trained_on"] and len(fold["trained_on"]) == len(HOSPITAL_IDS) - 1
+        assert fold["held_out"] not in fold["trained_on"]
+        assert len(fold["trained_on"]) == len(LOHO_HOSPITAL_IDS) - 1
         assert [r["round"] for r in fold["rounds"]] == [1, 2]
         for record in fold["rounds"]:
             assert record["held_out_auroc"] is not None
@@ -84,7 +85,7 @@ def _command_line(pid: int) -> str:
 
 
 def test_stopped_run_leaves_no_process_and_resumes_to_identical_results(
-    synthetic_hospitals: Path, loho_run: tuple[Path, dict[str, Any]], tmp_path: Path
+    loho_hospitals: Path, loho_run: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     """SIGTERM to `cardiofed run` mid-experiment stops every process it started; `--resume` then finishes.
 
@@ -94,7 +95,7 @@ def test_stopped_run_leaves_no_process_and_resumes_to_identical_results(
     _, uninterrupted = loho_run
     run_dir = tmp_path / "interrupted"
     settings = {**FAST_RUN, "lead-importance": True}  # exactly the shared run's configuration
-    command = [sys.executable, "-m", "server.cli", "run", "--data", str(synthetic_hospitals),
+    command = [sys.executable, "-m", "server.cli", "run", "--data", str(loho_hospitals),
                "--out", str(run_dir), "--protocol", "loho"]  # fmt: skip
     command += [f"--set={key}={json.dumps(value)}" for key, value in settings.items()]
     runner = subprocess.Popen(
@@ -127,7 +128,7 @@ def test_stopped_run_leaves_no_process_and_resumes_to_identical_results(
     assert not (run_dir / "results.json").exists()
 
     resumed = federated_run(
-        synthetic_hospitals, run_dir, protocol="loho", resume=True, **{"lead-importance": True}
+        loho_hospitals, run_dir, protocol="loho", resume=True, **{"lead-importance": True}
     )
     events = [json.loads(line)["event"] for line in progress.read_text().splitlines()]
     assert "resumed" in events

@@ -37,11 +37,6 @@ SECTIONS = (
 
 
 @pytest.fixture(scope="module")
-def hospitals_dir(synthetic_hospitals: Path) -> Path:
-    return synthetic_hospitals
-
-
-@pytest.fixture(scope="module")
 def run_dir(loho_run: tuple[Path, dict[str, Any]]) -> Path:
     """The suite's shared LOHO run (its synthetic hospitals, lead importance on)."""
     return loho_run[0]
@@ -98,9 +93,9 @@ def test_report_has_every_section_with_embedded_figures(run_dir: Path) -> None:
     assert figure_links and all((run_dir / link.split("(")[1].rstrip(")")).is_file() for link in figure_links)
 
 
-def test_no_record_or_patient_appears_anywhere(run_dir: Path, hospitals_dir: Path) -> None:
+def test_no_record_or_patient_appears_anywhere(run_dir: Path, loho_hospitals: Path) -> None:
     write_report(run_dir)
-    data = load_dataset(hospitals_dir, hospital_by="site", progress=False)
+    data = load_dataset(loho_hospitals, hospital_by="site", progress=False)  # the hospitals of `run_dir`
     outputs = [(run_dir / name).read_text() for name in ("results.json", "report.html", "report.md")]
     for record in data.records:
         for text in outputs:
