@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib.image
 import numpy as np
+import pytest
 import torch
 import wfdb
 
@@ -76,7 +77,10 @@ def test_both_heads_train_one_shared_backbone() -> None:
         "hyp": torch.randint(0, 2, (16, 1), generator=generator).float(),
     }
     signals = 0.05 * torch.randn(16, 12, 500, generator=generator)
-    signals[:, 6:9] += 0.4 * labels["mi"].view(16, 1, 1)  # "ST elevation" in V1-V3 for mi
+    # "ST elevation" in V1-V3 for mi: a raised segment in every 50-sample "beat" (a constant offset would be
+    # baseline, which the renderer removes as an electrocardiograph does)
+    st_segment = (torch.arange(500) % 50 >= 10) & (torch.arange(500) % 50 < 30)
+    signals[:, 6:9] += 0.4 * labels["mi"].view(16, 1, 1) * st_segment
     signals[:, :, ::50] += 1.5 * labels["hyp"].view(16, 1, 1)  # tall complexes for hyp
     # A quarter-size page keeps this test fast; the heads and the backbone are the same.
     model = create_model(
@@ -124,3 +128,48 @@ def test_training_shifts_each_record_in_time_and_evaluation_does_not() -> None:
         assert not torch.equal(model(signals)["mi"], model(signals)["mi"])
         still = create_model("multitask_image", tasks={"mi": 1}, clinical_features=2, time_shift=0.0).train()
         assert torch.equal(still(signals)["mi"], still(signals)["mi"])
+
+
+def test_baseline_wander_is_removed_before_drawing() -> None:
+    # Lead II drifting by 1.5 mV over the record, with a 1-mV spike every second: the rhythm strip.
+    signals = torch.zeros(1, 12, SAMPLES)
+    signals[0, 1] = torch.linspace(0.0, 1.5, SAMPLES)
+    signals[0, 1, ::100] += 1.0
+    strip = slice(3 * ROW_HEIGHT, 4 * ROW_HEIGHT)
+
+    def ink_centre(image: torch.Tensor, columns: slice) -> float:
+        ink = image[0, 0, strip, columns]
+        rows = torch.arange(ROW_HEIGHT, dtype=ink.dtype).view(-1, 1)
+        return float((ink * rows).sum() / ink.sum())
+
+    # Away from the ends, where the moving average holds the edge value: 0.1-0.2 and 0.8-0.9 of the record.
+    early, late = slice(WIDTH // 10, WIDTH // 5), slice(4 * WIDTH // 5, 9 * WIDTH // 10)
+    drifting = render_ecg_image(signals, baseline_window=0.0)
+    filtered = render_ecg_image(signals)
+    assert ink_centre(drifting, early) - ink_centre(drifting, late) > 15  # 1.05 mV at 20 px/mV, drawn upwards
+    assert abs(ink_centre(filtered, early) - ink_centre(filtered, late)) < 2
+    # The spikes stand as tall on the filtered trace as on the raw one.
+    spike_rows = [(image[0, 0, strip] > 0.5).any(dim=1).sum().item() for image in (drifting, filtered)]
+    assert spike_rows[1] >= 15
+
+
+def test_evaluation_reads_every_lead_over_the_whole_record() -> None:
+    # A bump in V1 in the first tenth of the record: the standard page shows V1 only from 0.5 to 0.75.
+    quiet = torch.zeros(1, 12, SAMPLES)
+    bumped = _bump(lead=6, at_fraction=0.1)
+    assert not _ink_moved(bumped)[:ROW_HEIGHT, WIDTH // 2 : 3 * WIDTH // 4].any()
+    for pages, sees_it in ((1, False), (4, True)):
+        torch.manual_seed(0)
+        model = create_model("multitask_image", tasks={"mi": 1}, clinical_features=2, evaluation_pages=pages)
+        with torch.no_grad():
+            changed = not torch.equal(model.eval()(quiet)["mi"], model(bumped)["mi"])
+        assert changed == sees_it, pages
+
+
+def test_bad_page_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="multiple of 4"):
+        create_model("multitask_image", tasks={"mi": 1}, clinical_features=2, image_height=250)
+    with pytest.raises(ValueError, match="evaluation_pages"):
+        create_model("multitask_image", tasks={"mi": 1}, clinical_features=2, evaluation_pages=0)
+    with pytest.raises(ValueError, match="baseline_window"):
+        render_ecg_image(torch.zeros(1, 12, SAMPLES), baseline_window=1.5)
