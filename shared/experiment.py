@@ -21,7 +21,11 @@ def build_model(config: RunConfig, clinical_features: int, init_seed: int | None
     if init_seed is not None:
         torch.manual_seed(init_seed)
     return create_model(
-        config.model, tasks=label_counts(config.tasks), clinical_features=clinical_features, dp=config.dp
+        config.model,
+        tasks=label_counts(config.tasks),
+        clinical_features=clinical_features,
+        dp=config.dp,
+        sample_rate=config.sample_rate,
     )
 
 

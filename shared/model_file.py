@@ -72,6 +72,7 @@ def load_model_file(path: str | Path) -> ModelFile:
         tasks={task: len(names) for task, names in label_names.items()},
         clinical_features=len(saved["clinical_names"]),
         dp=bool(saved["dp"]),
+        sample_rate=int(saved["sample_rate"]),
     )
     model.load_state_dict(saved["state_dict"])
     model.eval()

@@ -22,6 +22,7 @@ from shared.models.ecg_image import render_ecg_image, save_ecg_image_png
 from shared.models.ecg_smart_net import ECGSmartNet
 from shared.models.heads import ECGBackbone, MultiTaskECGModel
 from shared.models.inception1d import Inception1d
+from shared.models.median_beat import MedianBeatNet
 from shared.models.multitask_image import MultitaskImageNet
 from shared.models.resnet1d import ResNet1d
 
@@ -68,6 +69,12 @@ _REGISTRY: dict[str, ModelSpec] = {
         "12-lead signals (drawn as a 256x512 ECG image) or such images (image layout)",
         "ew",
     ),
+    "median_beat": ModelSpec(
+        MedianBeatNet,
+        "small network on each lead's median beat (beats found in the model); learns under DP-SGD",
+        "12-lead signals, any length of at least one beat, at the run's sample rate",
+        "hooks",
+    ),
 }
 
 #: Every model name `create_model` accepts.
@@ -86,21 +93,27 @@ def create_model(
     tasks: Mapping[str, int],
     clinical_features: int = DEFAULT_CLINICAL_FEATURES,
     dp: bool = False,
+    sample_rate: int = 100,
     **hyperparameters: Any,
 ) -> MultiTaskECGModel:
     """Build model `name` with one head per task (`{task: number_of_labels}`) and clinical fusion.
 
-    `dp=True` builds the variant Opacus accepts (GroupNorm for BatchNorm, DPLSTM for LSTM). The clinical
-    encoder starts as the identity transform: call `model.clinical_encoder.set_statistics(mean, std)` with the
-    training data's statistics (see `combine_clinical_statistics`) before training.
+    `dp=True` builds the variant Opacus accepts (GroupNorm for BatchNorm, DPLSTM for LSTM). `sample_rate`
+    (Hz) reaches the architectures that measure time in seconds (`median_beat`); the others ignore it.
+    The clinical encoder starts as the identity transform: call
+    `model.clinical_encoder.set_statistics(mean, std)` with the training data's statistics (see
+    `combine_clinical_statistics`) before training.
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     spec = _REGISTRY[name]
-    accepted = [p for p in inspect.signature(spec.backbone).parameters if p != "dp"]
+    signature = inspect.signature(spec.backbone).parameters
+    accepted = [p for p in signature if p not in ("dp", "sample_rate")]
     unknown = sorted(set(hyperparameters) - set(accepted))
     if unknown:
         raise TypeError(f"model {name!r} has no hyperparameter(s) {unknown}; it accepts {accepted}")
+    if "sample_rate" in signature:
+        hyperparameters["sample_rate"] = sample_rate
     backbone = spec.backbone(dp=dp, **hyperparameters)
     return MultiTaskECGModel(
         name, backbone, tasks, clinical_features, dp=dp, opacus_grad_sample_mode=spec.opacus_grad_sample_mode
