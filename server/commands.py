@@ -75,7 +75,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int)
     run.add_argument("--out", required=True, help="run folder (results.json, checkpoints, audit logs)")
     run.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint")
-    run.add_argument("--dp", action="store_true", default=None, help="DP-SGD at every hospital")
+    run.add_argument(
+        "--dp",
+        action="store_true",
+        default=None,
+        help="DP-SGD at every hospital (the model that learns under it: median_beat; see the README)",
+    )
     run.add_argument("--epsilon", type=float, help="target epsilon for the whole experiment")
     run.add_argument("--delta", type=float)
     run.add_argument("--max-grad-norm", type=float, help="DP-SGD per-sample clipping norm")
