@@ -17,7 +17,7 @@ from flwr.serverapp.strategy import (
 )
 
 from shared import contract
-from shared.config import RunConfig
+from shared.config import ConfigError, RunConfig
 
 
 def build_strategy(config: RunConfig, training_hospitals: int) -> Strategy:
@@ -64,10 +64,18 @@ def build_strategy(config: RunConfig, training_hospitals: int) -> Strategy:
             num_sampled_clients=training_hospitals,
         )
     if config.central_dp == "adaptive":
-        return DifferentialPrivacyServerSideAdaptiveClipping(
-            strategy,
-            noise_multiplier=config.central_dp_noise,
-            num_sampled_clients=training_hospitals,
-            initial_clipping_norm=config.central_dp_clip,
-        )
+        try:
+            return DifferentialPrivacyServerSideAdaptiveClipping(
+                strategy,
+                noise_multiplier=config.central_dp_noise,
+                num_sampled_clients=training_hospitals,
+                initial_clipping_norm=config.central_dp_clip,
+            )
+        except ValueError as error:
+            # Flower spends part of the noise on its estimate of how many updates were clipped, which leaves
+            # room only for small noise in a federation of a few hospitals; say so in the run's own terms.
+            raise ConfigError(
+                f"central-dp-noise: {config.central_dp_noise:g} is too much for adaptive clipping with "
+                f"{training_hospitals} training hospitals ({error}); lower it or use --central-dp fixed"
+            ) from error
     return strategy
