@@ -1,6 +1,7 @@
 """Does leave-one-hospital-out still learn under DP-SGD? The same LOHO run with and without DP, side by side.
 
 Usage: python bench/dp_loho.py [--model NAME ...] [--records-per-hospital N] [--epsilon E] [--rounds R]
+                               [--seed S] [--out FILE]
 
 Three synthetic hospitals; for each model, two real Flower simulations (`server.launcher.run_simulation`)
 that differ only in `dp`: LOHO, so every hospital is scored by a model it never trained, and each hospital
@@ -58,10 +59,12 @@ def _run(out: Path, **config: Any) -> dict[str, Any]:
     return figures
 
 
-def measure(models: list[str], records: int, epsilon: float, rounds: int) -> dict[str, Any]:
-    """Each model's LOHO run without and with DP (target `epsilon`, delta 1e-5) on the same hospitals."""
+def measure(models: list[str], records: int, epsilon: float, rounds: int, seed: int) -> dict[str, Any]:
+    """Each model's LOHO run without and with DP (target `epsilon`, delta 1e-5) on the same hospitals.
+
+    `seed` is the runs' seed (initialisation, splits, batch order, DP noise); the hospitals stay the same."""
     report: dict[str, Any] = {
-        "settings": {**SETTINGS, "rounds": rounds, "epsilon": epsilon, "delta": DELTA,
+        "settings": {**SETTINGS, "rounds": rounds, "seed": seed, "epsilon": epsilon, "delta": DELTA,
                      "synthetic_hospitals": HOSPITALS, "synthetic_records_per_hospital": records,
                      "synthetic_seed": SYNTHETIC_SEED},
     }  # fmt: skip
@@ -72,7 +75,7 @@ def measure(models: list[str], records: int, epsilon: float, rounds: int) -> dic
             data, hospitals=HOSPITALS, records_per_hospital=records, seed=SYNTHETIC_SEED, sample_rate=100
         )
         for model in models:
-            common = {"data-path": str(data), "model": model, "rounds": rounds}
+            common = {"data-path": str(data), "model": model, "rounds": rounds, "seed": seed}
             no_dp = _run(scratch / f"{model}-no-dp", **common)
             print(f"{model} without DP: {no_dp}", flush=True)
             dp = _run(scratch / f"{model}-dp", **common, dp=True, epsilon=epsilon, delta=DELTA)
@@ -87,13 +90,15 @@ def main() -> None:
     parser.add_argument("--records-per-hospital", type=int, default=3000, help="synthetic records each")
     parser.add_argument("--epsilon", type=float, default=8.0, help="target epsilon of the DP run")
     parser.add_argument("--rounds", type=int, default=4, help="rounds per fold")
+    parser.add_argument("--seed", type=int, default=SETTINGS["seed"], help="run seed (same hospitals)")
+    parser.add_argument("--out", type=Path, default=OUTPUT, help=f"JSON report (default {OUTPUT})")
     args = parser.parse_args()
-    report = measure(args.model, args.records_per_hospital, args.epsilon, args.rounds)
+    report = measure(args.model, args.records_per_hospital, args.epsilon, args.rounds, args.seed)
     report["command"] = " ".join(["python", "bench/dp_loho.py", *sys.argv[1:]])
-    OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     for model in args.model:
         no_dp, dp = (report[model][k]["mean_held_out_auroc"] for k in ("no_dp", "dp"))
-        print(f"{model}: mean held-out AUROC {no_dp} without DP, {dp} with DP; wrote {OUTPUT}")
+        print(f"{model}: mean held-out AUROC {no_dp} without DP, {dp} with DP; wrote {args.out}")
 
 
 if __name__ == "__main__":

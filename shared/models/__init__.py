@@ -44,7 +44,7 @@ class ModelSpec:
 _SIGNALS = "12-lead signals, any rate and length; sized for 100 Hz x 10 s"
 
 _REGISTRY: dict[str, ModelSpec] = {
-    "resnet1d": ModelSpec(ResNet1d, "plain 1-D ResNet baseline", _SIGNALS, "functorch"),
+    "resnet1d": ModelSpec(ResNet1d, "plain 1-D ResNet baseline", _SIGNALS, "ew"),
     "conv_bilstm_attn": ModelSpec(
         ConvBiLSTMAttention,
         "conv blocks, bidirectional LSTM, additive attention; late age/sex fusion",
