@@ -10,7 +10,8 @@ AUROC per fold, the epsilon each hospital spent (from its own ledger) and the no
 
 The defaults are the operating point DP needs: DP-SGD's noise does not shrink with more rounds, only with more
 records per hospital (at a fixed epsilon) or fewer parameters. With 1000 records per hospital median_beat
-reaches about 0.66 at epsilon 8; resnet1d learns nothing beyond age and sex at 3000 (see README "Privacy").
+reaches about 0.66 at epsilon 8; resnet1d learns nothing beyond age and sex at 3000 (see the README's
+"Differential privacy").
 """
 
 from __future__ import annotations

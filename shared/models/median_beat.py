@@ -3,8 +3,9 @@
 DP-SGD adds noise of the same size to every trainable parameter, so what a hospital can learn at a given
 epsilon falls with the parameter count and rises with how much each record's gradient agrees with the
 others'. The 1-D CNNs spend their first epochs learning to find beats and to ignore heart rate, beat position
-and noise; with 74k parameters under clipping and noise at epsilon 8 they learn nothing beyond age and sex on
-synthetic hospitals of 3000 records (held-out AUROC 0.66, the clinical-only figure). The DP literature's
+and noise; under clipping and noise at epsilon 8 they learn nothing beyond age and sex (resnet1d's DP variant,
+LOHO on 3 synthetic hospitals of 3000 records: held-out AUROC 0.64-0.69 in bench/dp_loho.py; age and sex alone
+give 0.664). The DP literature's
 answer is better features: "Differentially Private Learning Needs Better Features (or Much More Data)"
 (Tramer and Boneh, ICLR 2021) shows fixed features plus a small trainable model beating end-to-end CNNs
 under DP. The ECG's own fixed feature is the median beat that electrocardiographs measure from: every
