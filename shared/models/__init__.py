@@ -73,7 +73,7 @@ _REGISTRY: dict[str, ModelSpec] = {
         MedianBeatNet,
         "small network on each lead's median beat (beats found in the model); learns under DP-SGD",
         "12-lead signals, any length of at least one beat, at the run's sample rate",
-        "hooks",
+        "ew",
     ),
 }
 
