@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The machine keeps a CPU wheel of torch on disk; pointing pip at it avoids gigabytes of CUDA packages.
 TORCH_WHEELS ?= /opt/wheels
 
-.PHONY: install demo test test-deployment lint bench clean
+.PHONY: install demo test test-fast test-deployment lint bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cardiofed demo --out runs/demo
 
+# Every test: unit, real Flower simulations, and the real-process deployment, fault and security suite.
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
-# Real SuperLink/SuperNode processes over TLS with injected faults (several minutes; not part of `make test`).
+# The inner loop: everything that starts no Flower federation (a minute or two).
+test-fast: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slow and not deployment"
+
+# Only the real SuperLink/SuperNode processes over TLS: faults, strangers and unapproved apps.
 test-deployment: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m deployment
 

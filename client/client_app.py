@@ -1,6 +1,7 @@
 """The hospital's Flower ClientApp: answers query (census), train and evaluate messages.
 
-Every reply passes the egress guard and is written to the hospital's audit log before Flower sends it.
+Every reply passes the egress guard and is written to the hospital's audit log before Flower sends it: in a
+deployment by the hospital's gate (client/gate.py), in simulation by this app's mod.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
 
-from client.audit import AuditLog, message_footprint, wire_bytes
-from client.egress import EgressViolation, check_reply
+from client.audit import AuditLog
+from client.egress import guarded_reply
 from client.lead_importance import lead_importance_metrics
 from client.privacy import (
     PrivacyLedger,
@@ -42,25 +43,16 @@ def _setup(context: Context) -> tuple[RunConfig, HospitalSite]:
 
 
 def guard_and_audit(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
-    """Flower mod: check every reply against the message contract, then log what left the hospital."""
+    """Flower mod (simulation): check every reply against the message contract, then log what left.
+
+    In a deployment the hospital's own gate (client/gate.py, from the hospital's installation) guards and
+    logs every reply of this app, so the app does not do it a second time with its own copy of the code.
+    """
     _, site = _setup(context)
-    instructions = message.content.config_records.get(contract.CONFIG, ConfigRecord())
-    audit = AuditLog(site.state_dir)
-    entry = {
-        "run": message.metadata.run_id,
-        "fold": str(instructions["held-out"]) if instructions.get("held-out") else None,
-        "round_": int(instructions["server-round"]) if "server-round" in instructions else None,
-        "message_type": message.metadata.message_type,
-        "received_bytes": wire_bytes(message),
-    }
     reply = call_next(message, context)
-    try:
-        check_reply(message, reply)
-    except EgressViolation as violation:
-        audit.record(**entry, blocked=str(violation), **message_footprint(reply))
-        raise
-    audit.record(**entry, **message_footprint(reply))
-    return reply
+    if not site.simulated:
+        return reply
+    return guarded_reply(site.hospital, AuditLog(site.state_dir), message, reply)
 
 
 app = ClientApp(mods=[guard_and_audit])

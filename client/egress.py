@@ -2,13 +2,17 @@
 
 Checked on every reply before Flower sends it: arrays only in train replies and only the very tensors the
 coordinator sent (same names, shapes and dtypes, i.e. the model), metrics only under allow-listed keys
-(`shared.contract`), short facts only under allow-listed config keys, and no other record at all.
+(`shared.contract`), short facts only under allow-listed config keys, and no other record at all. An error
+reply may carry only a short one-line reason (`contract.MAX_ERROR_REASON_CHARS`): an exception's message
+is written by code, and code can put data in it.
 """
 
 from __future__ import annotations
 
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Error, Message, MessageType, MetricRecord
+from flwr.common.constant import ErrorCode
 
+from client.audit import AuditLog, message_facts, message_footprint
 from shared import contract
 
 
@@ -19,6 +23,7 @@ class EgressViolation(RuntimeError):
 def check_reply(incoming: Message, reply: Message) -> None:
     """Raise EgressViolation naming the offending key when `reply` carries anything not allowed."""
     if reply.has_error():
+        _check_error_reason(reply.error.reason or "")
         return
     sent_model = _model_signature(incoming)
     for name, record in reply.content.items():
@@ -34,6 +39,21 @@ def check_reply(incoming: Message, reply: Message) -> None:
                     raise EgressViolation(f"config entry {key!r} is not allowed to leave the hospital")
         else:
             raise EgressViolation(f"record {name!r} of type {type(record).__name__} is not allowed")
+
+
+def guarded_reply(hospital: str, audit: AuditLog, message: Message, reply: Message) -> Message:
+    """The reply as it may leave: checked, then logged; a blocked reply becomes an error that says so."""
+    facts = message_facts(message)
+    try:
+        check_reply(message, reply)
+    except EgressViolation as violation:
+        reason = f"hospital {hospital}'s egress guard withheld the reply: {violation}"
+        limit = contract.MAX_ERROR_REASON_CHARS
+        withheld = Message(Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason[:limit]), reply_to=message)
+        audit.record(**facts, blocked=str(violation), **message_footprint(withheld))
+        return withheld
+    audit.record(**facts, **message_footprint(reply))
+    return reply
 
 
 def _model_signature(incoming: Message) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -60,3 +80,12 @@ def _check_arrays(
             raise EgressViolation(
                 f"array {key!r} has shape/dtype {signature}, the model's is {sent_model[key]}"
             )
+
+
+def _check_error_reason(reason: str) -> None:
+    if len(reason) > contract.MAX_ERROR_REASON_CHARS:
+        raise EgressViolation(
+            f"error reason of {len(reason)} characters is longer than {contract.MAX_ERROR_REASON_CHARS}"
+        )
+    if not reason.isprintable():
+        raise EgressViolation("error reason holds line breaks or control characters")

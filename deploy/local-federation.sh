@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A whole federation on this machine, as separate processes on loopback, following the README's
 # "Deploying at a hospital" steps: hospital key pairs, the federation's certificates, a SuperLink with TLS
-# and SuperNode authentication, the hospitals' keys registered, three hospitals (each its own synthetic
-# WFDB folder, checked, and its own SuperNode), a short leave-one-hospital-out experiment submitted through
-# the SuperLink, its report, each hospital's audit log and privacy ledger, then a clean shutdown.
+# and SuperNode authentication (on loopback, behind the Fleet gateway hospitals connect to), the hospitals'
+# keys registered, three hospitals (each its own synthetic WFDB folder, checked, the app approved, and its
+# own SuperNode), a short leave-one-hospital-out experiment submitted through the SuperLink, its report,
+# each hospital's audit log, approved apps and privacy ledger, then a clean shutdown.
 #
 #   deploy/local-federation.sh WORK_DIR [--rounds N] [--records-per-hospital M] [--model NAME]
 #
@@ -37,7 +38,7 @@ work=$(cd "$work" && pwd)
 say() { printf '\n== [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 
 # Services (SuperLink, SuperNodes, the experiment's submission) each run in a session of their own, and are
-# stopped with every process they spawned, detached ones included (server/processes.py: by process id and
+# stopped with every process they spawned, detached ones included (shared/processes.py: by process id and
 # session, never by name). Independent steps of the three hospitals run side by side (`spawn`, `join_all`).
 services=()
 spawned=()
@@ -46,7 +47,7 @@ stop_all() {
         kill -TERM "${spawned[@]}" 2>/dev/null || true
     fi
     if ((${#services[@]})); then
-        PYTHONPATH="$repo" "$python" -m server.processes "${services[@]}"
+        PYTHONPATH="$repo" "$python" -m shared.processes "${services[@]}"
     fi
     services=()
 }
@@ -67,7 +68,7 @@ join_all() {
 cores=$(nproc)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$((cores > ${#hospitals[@]} ? cores / ${#hospitals[@]} : 1))}
 
-# Flower's SuperExecs (one beside the SuperLink, one per SuperNode) look for work every second by default;
+# The SuperLink's Flower SuperExec (the hospitals' gates poll every 0.2 s) looks for work every second by default;
 # a short run on one machine would spend much of its time in those waits.
 export FLWR_SUPEREXEC_TASK_POLL_INTERVAL=${FLWR_SUPEREXEC_TASK_POLL_INTERVAL:-0.2}
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -88,7 +89,9 @@ done
 say "2. coordinator: the federation CA and SuperLink certificate, the SuperLink, the hospitals' keys"
 "$repo/deploy/certs.sh" federation "$work/certs"
 port=$(free_port)
-location=(--state "$work/coordinator" --certs "$work/certs" --host 127.0.0.1 --port "$port")
+control_port=$(free_port)
+location=(--state "$work/coordinator" --certs "$work/certs" --host 127.0.0.1 --port "$port"
+          --control-port "$control_port")
 service "$cardiofed" coordinator start "${location[@]}" >"$work/coordinator.out" 2>&1
 for hospital in "${hospitals[@]}"; do  # each waits until the SuperLink serves
     spawn "$cardiofed" coordinator register "${location[@]}" --hospital-id "$hospital" \
@@ -96,13 +99,17 @@ for hospital in "${hospitals[@]}"; do  # each waits until the SuperLink serves
 done
 join_all
 
-say "3. hospitals: check the data, then join the federation (each SuperNode next to its own data)"
+say "3. hospitals: check the data, approve the app, then join (each SuperNode next to its own data)"
 for hospital in "${hospitals[@]}"; do
     spawn "$cardiofed" data check "$work/data/$hospital" >"$work/hospitals/$hospital/data-check.txt"
+    # The exact app the coordinator will submit (this checkout, built as `flwr run` builds it).
+    spawn "$cardiofed" hospital approve --state "$work/hospitals/$hospital/state" "$repo" \
+        >"$work/hospitals/$hospital/approve.txt"
 done
 join_all
 for hospital in "${hospitals[@]}"; do
     echo "$hospital: $(tail -n 1 "$work/hospitals/$hospital/data-check.txt")"
+    echo "$hospital: $(tail -n 1 "$work/hospitals/$hospital/approve.txt")"
     service "$cardiofed" hospital join --superlink "127.0.0.1:$port" --hospital-id "$hospital" \
         --data "$work/data/$hospital" --state "$work/hospitals/$hospital/state" \
         --ca "$work/certs/ca.crt" --key "$work/hospitals/$hospital/keys/$hospital.key" \
@@ -118,14 +125,16 @@ service "$cardiofed" coordinator submit "${location[@]}" --out "$work/run" --hos
 wait "${services[-1]}"
 spawn "$cardiofed" report "$work/run"
 
-say "5. hospitals: what left each site (audit log) and the privacy ledger"
+say "5. hospitals: what left each site (audit log), the apps approved and refused, the privacy ledger"
 for hospital in "${hospitals[@]}"; do
     spawn "$cardiofed" hospital privacy --state "$work/hospitals/$hospital/state" \
         >"$work/hospitals/$hospital/privacy.txt"
+    spawn "$cardiofed" hospital apps --state "$work/hospitals/$hospital/state" \
+        >"$work/hospitals/$hospital/apps.txt"
 done
 join_all
 for hospital in "${hospitals[@]}"; do
-    sed "s/^/$hospital: /" "$work/hospitals/$hospital/privacy.txt"
+    sed "s/^/$hospital: /" "$work/hospitals/$hospital/privacy.txt" "$work/hospitals/$hospital/apps.txt"
 done
 
 say "6. shut down the SuperNodes and the SuperLink"

@@ -1,14 +1,16 @@
 """Coordinator deployment subcommands: `cardiofed coordinator start | register | nodes | submit`.
 
-`start` becomes the SuperLink (foreground, for a terminal or systemd); the others talk to it through the
-Flower CLI connection that `start` writes into the state folder, so every command takes the same
-`--state DIR --certs DIR [--host H --port P]` as `start`.
+`start` runs the SuperLink on loopback and the Fleet gateway on the hospitals' address (foreground, for a
+terminal or systemd); the others talk to the SuperLink through the Flower CLI connection that `start` writes
+into the state folder, on this machine only, so every command takes the same
+`--state DIR --certs DIR [--host H --port P --control-port C]` as `start`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,14 @@ from typing import Any
 from rich.console import Console
 
 from server.commands import one_line_summary
-from server.deployment import DEFAULT_PORT, Coordinator, exec_coordinator, register_hospital, registered_nodes
+from server.deployment import (
+    DEFAULT_CONTROL_PORT,
+    DEFAULT_PORT,
+    Coordinator,
+    register_hospital,
+    registered_nodes,
+    run_coordinator,
+)
 from server.deployment import submit_experiment as submit
 from server.launcher import LaunchError
 from shared.config import ConfigError
@@ -32,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     start = commands.add_parser(
         "start",
         help="run the Flower SuperLink (TLS, SuperNode authentication, persistent state) in the foreground",
+        description="Run the SuperLink on 127.0.0.1:CONTROL_PORT (run submission and registration, for this "
+        "machine only) and the Fleet gateway on HOST:PORT, the one port hospitals connect to.",
     )
     _add_location(start)
     start.set_defaults(handler=_start)
@@ -57,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     experiment.add_argument("--hospitals", required=True, type=int, help="how many hospitals to wait for")
     experiment.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     experiment.add_argument(
+        "--app", type=Path, help="the app folder to submit (default: this installation's cardiofed app)"
+    )
+    experiment.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="run-config key (TOML value)"
     )
     experiment.set_defaults(handler=_submit)
@@ -66,24 +80,34 @@ def _add_location(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", required=True, type=Path, help="the coordinator's state folder")
     parser.add_argument("--certs", required=True, type=Path, help="folder from `deploy/certs.sh federation`")
     parser.add_argument(
-        "--host", default="127.0.0.1", help="address the SuperLink serves (default 127.0.0.1)"
+        "--host", default="127.0.0.1", help="address hospitals connect to (default 127.0.0.1)"
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"its port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port hospitals connect to (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--control-port", type=int, default=DEFAULT_CONTROL_PORT,
+        help=f"the SuperLink's own port, on 127.0.0.1 only (default {DEFAULT_CONTROL_PORT})",
+    )  # fmt: skip
 
 
 def _coordinator(args: argparse.Namespace) -> Coordinator:
-    return Coordinator(args.state.resolve(), args.certs.resolve(), args.host, args.port)
+    return Coordinator(args.state.resolve(), args.certs.resolve(), args.host, args.port, args.control_port)
 
 
 def _start(args: argparse.Namespace) -> int:
     coordinator = _coordinator(args)
-    print(f"SuperLink on {coordinator.address}; log {coordinator.log_file}", flush=True)
+    print(
+        f"hospitals connect to {coordinator.address}; SuperLink on {coordinator.control_address} "
+        f"(this machine only); log {coordinator.log_file}",
+        flush=True,
+    )
     try:
-        exec_coordinator(coordinator)
+        run_coordinator(coordinator)
     except LaunchError as error:
-        print(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
         return 1
-    return 0  # not reached: the process is now the SuperLink
+    return 0
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -121,7 +145,7 @@ def _submit(args: argparse.Namespace) -> int:
                 shown = {k: v for k, v in event.items() if k not in ("event", "time")}
                 console.print(f"{event['event']}: {json.dumps(shown)}")
 
-        results = submit(_coordinator(args), overrides, on_event)
+        results = submit(_coordinator(args), overrides, on_event, args.app)
     except (LaunchError, ConfigError) as error:
         console.print(f"[red]error:[/red] {error}")
         return 1

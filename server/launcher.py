@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,10 +22,10 @@ from typing import Any
 
 import torch
 
-from server.processes import sigterm_raises_exit, stop_service
 from server.progress import end_offset, read_events
 from shared.config import RunConfig, app_dir, default_run_config
 from shared.data import load_dataset
+from shared.processes import sigterm_raises_exit, stop_process, stop_service
 
 SUPERLINK_STARTUP_S = 30.0
 
@@ -181,18 +180,6 @@ def _wait_healthy(port: int, superlink: subprocess.Popen) -> None:
     raise LaunchError(
         f"flower-superlink did not become healthy on port {port} within {SUPERLINK_STARTUP_S:.0f}s"
     )
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    """Stop a client process we started (`flwr run`): SIGTERM, then SIGKILL."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _free_port() -> int:

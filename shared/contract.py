@@ -17,6 +17,8 @@ ARRAYS = "arrays"  # ArrayRecord: the model's state dict (train replies only)
 METRICS = "metrics"  # MetricRecord: aggregate numbers
 CONFIG = "config"  # ConfigRecord: instructions (server -> hospital) or short facts (hospital -> server)
 NUM_EXAMPLES = "num-examples"  # the weight Flower's strategies aggregate by
+#: An error reply's reason is free text: short and on one line, so it names a problem but cannot carry data.
+MAX_ERROR_REASON_CHARS = 400
 
 
 def histogram_key(task: str, label: int, cls: str, subgroup: str | None = None) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.deployment]
 
 REPO = Path(__file__).resolve().parents[1]
 HOSPITALS = ["east", "north", "south"]
@@ -57,9 +57,11 @@ def test_local_federation_runs_loho_through_tls_and_shuts_down(tmp_path: Path) -
     assert (tmp_path / "run" / "report.html").is_file()
     for hospital in HOSPITALS:
         audit = tmp_path / "hospitals" / hospital / "state" / "audit.jsonl"
-        types = {json.loads(line)["type"] for line in audit.read_text().splitlines()}
-        assert types == {"query", "train", "evaluate"}
+        entries = [json.loads(line) for line in audit.read_text().splitlines()]
+        assert {entry["type"] for entry in entries} == {"run", "query", "train", "evaluate"}
+        assert [entry["decision"] for entry in entries if entry["type"] == "run"] == ["approved"]
         assert f"{hospital}: 24 of 24 records usable" in completed.stdout  # `cardiofed data check`
         assert f"{hospital}: 0 DP training(s), epsilon spent 0.000" in completed.stdout  # `hospital privacy`
+        assert f"{hospital}: 1 approved app(s), 0 refused run(s)" in completed.stdout  # `hospital apps`
     assert "local federation done" in completed.stdout
     assert _processes_marked(marker) == []  # SuperLink, SuperNodes and every app process they ran

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from federated import FAST_RUN, HOSPITAL_IDS, LOHO_HOSPITAL_IDS, federated_run
 
-from server.processes import members, sessions_of, stop_sessions
 from shared import contract
+from shared.processes import members, sessions_of, stop_sessions
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from server.processes import members, stop_service
+from shared.processes import members, stop_service
 
 
 def test_stop_service_also_stops_what_it_detached(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_sigterm_runs_finally_clauses(tmp_path: Path) -> None:
     marker = tmp_path / "cleaned-up"
     script = textwrap.dedent(f"""
         import time
-        from server.processes import sigterm_raises_exit
+        from shared.processes import sigterm_raises_exit
         with sigterm_raises_exit():
             try:
                 print("ready", flush=True)

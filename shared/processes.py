@@ -6,7 +6,7 @@ service is therefore started as the leader of a new session and stopped by signa
 the sessions of its process tree, read from /proc (Linux). Processes are chosen by id and session, never by
 name: other Flower processes on the same machine are left alone.
 
-`python -m server.processes PID...` does the same for shell scripts (deploy/local-federation.sh).
+`python -m shared.processes PID...` does the same for shell scripts (deploy/local-federation.sh).
 """
 
 from __future__ import annotations
@@ -87,6 +87,18 @@ def stop_service(process: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> No
     process.wait()
 
 
+def stop_process(process: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
+    """Stop one process we started that spawns nothing of its own (e.g. `flwr run`): SIGTERM, then SIGKILL."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
 def sigterm_raises_exit() -> Iterator[None]:
     """Within the block, SIGTERM raises SystemExit(143), so `finally` clauses stop what was started.
@@ -111,9 +123,9 @@ def sigterm_raises_exit() -> Iterator[None]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m server.processes PID...`: stop those services and everything they spawned."""
+    """`python -m shared.processes PID...`: stop those services and everything they spawned."""
     if not argv or not all(arg.isdigit() for arg in argv):
-        print("usage: python -m server.processes PID...", file=sys.stderr)
+        print("usage: python -m shared.processes PID...", file=sys.stderr)
         return 2
     pids = [int(arg) for arg in argv]
     stop_sessions(sessions_of(pids) | set(pids))
