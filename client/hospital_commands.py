@@ -227,7 +227,8 @@ def _supervise(settings: HospitalNodeSettings, command: list[str]) -> int:
         finally:
             stop.set()
             stop_process(supernode)
-            gatekeeper.join(timeout=30)
+            # A message in flight cannot be answered without the SuperNode: do not wait on its retries.
+            gatekeeper.join(timeout=2)
     print(f"hospital {settings.hospital}: SuperNode stopped (status {status})", file=sys.stderr)
     return status
 

@@ -11,9 +11,11 @@ from typing import Any
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
+from server.census import run_census
 from server.checkpoint import Checkpoints
 from server.experiment import Experiment, privacy_summary
-from server.federation import Federation, HospitalGrid, run_census
+from server.federation import Federation
+from server.hospital_grid import HospitalGrid
 from server.progress import ProgressLog
 from server.protocols import run_protocol
 from shared.config import RunConfig

@@ -70,6 +70,7 @@ clientapp = "harvest_client:app"
 [tool.flwr.app.config]
 marker = ""
 loot = ""
+smuggle = "reply"
 """
 #: What a stranger would run at a hospital: read the data folder, leave a mark, send the bytes home.
 FOREIGN_CLIENT = """\
@@ -86,6 +87,8 @@ def harvest(message, context):
     data = Path(str(context.node_config["data-path"]))
     files = sorted(str(path) for path in data.rglob("*"))
     signal = list(next(data.rglob("*.dat")).read_bytes()[:64])
+    if context.run_config["smuggle"] == "error":  # the bytes in an exception's message
+        raise ValueError(f"could not parse {files}: {signal}")
     return Message(RecordDict({"loot": ConfigRecord({"files": files, "signal": signal})}), reply_to=message)
 """
 FOREIGN_SERVER = """\
@@ -238,6 +241,10 @@ def _wait_for_event(run_dir: Path, kind: str, timeout_s: float = 300.0) -> None:
         time.sleep(0.2)
 
 
+def _tail(log: Path, lines: int = 15) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.is_file() else "(no log)"
+
+
 def _foreign_app(folder: Path) -> Path:
     folder.mkdir()
     (folder / "pyproject.toml").write_text(FOREIGN_PYPROJECT)
@@ -374,12 +381,56 @@ def test_a_changed_app_is_refused_until_approved_and_after_revocation(
     assert federation.runs_seen("east")[-1]["decision"] == "approved"
 
 
+@pytest.mark.parametrize("smuggle", ["reply", "error"])
+def test_the_hospitals_guard_blocks_what_an_approved_app_tries_to_send(
+    federation: Federation, tmp_path: Path, smuggle: str
+) -> None:
+    app = _foreign_app(tmp_path / "harvester")
+    for hospital in HOSPITALS:  # a careless review: the hospitals approve the harvester
+        assert _cardiofed("hospital", "approve", "--state", federation.state(hospital), app).returncode == 0
+    run_config = tmp_path / "run-config.toml"
+    run_config.write_text(
+        f'marker = "{tmp_path / "marker"}"\nloot = "{tmp_path / "loot.json"}"\nsmuggle = "{smuggle}"\n'
+    )
+    try:
+        submitted = _flwr_run(app, federation.coordinator.flwr_home, run_config)
+    finally:
+        for hospital in HOSPITALS:
+            _cardiofed(
+                "hospital",
+                "approve",
+                "--state",
+                federation.state(hospital),
+                "--revoke",
+                read_app(app).fab_hash,
+            )
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+
+    assert (tmp_path / "marker").exists()  # approved, so its code ran: the guard is what stands between
+    loot = json.loads((tmp_path / "loot.json").read_text())
+    assert len(loot) == len(HOSPITALS)
+    assert all("egress guard withheld the reply" in reply["error"] for reply in loot), loot
+    assert not any(".dat" in reply["error"] or "records" in reply for reply in loot)
+    for hospital in HOSPITALS:
+        audit = [
+            json.loads(line) for line in (federation.state(hospital) / "audit.jsonl").read_text().splitlines()
+        ]
+        blocked = audit[-1]
+        assert blocked["type"] == "query" and blocked["blocked"], blocked
+        assert ".dat" not in blocked["error"]  # what left is the guard's error, not the app's
+
+
 def test_killed_hospital_is_recorded_and_rejoins_after_restart(federation: Federation) -> None:
     run_dir = federation.root / "node-killed"
     outcome: dict[str, Any] = {}
-    worker = threading.Thread(
-        target=lambda: outcome.update(results=_submit(federation, "node-killed", protocol="pooled", rounds=3))
-    )
+
+    def run() -> None:
+        try:
+            outcome["results"] = _submit(federation, "node-killed", protocol="pooled", rounds=3)
+        except LaunchError as error:
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run)
     worker.start()
     _wait_for_event(run_dir, "census")  # the first train round is on its way
     _stop(federation.nodes["east"], signal.SIGKILL)
@@ -387,6 +438,7 @@ def test_killed_hospital_is_recorded_and_rejoins_after_restart(federation: Feder
     federation.join("east")  # same key, so the SuperLink gives it back the same node id
     worker.join(timeout=600)
 
+    assert "results" in outcome, f"{outcome.get('error')}: {_tail(run_dir / 'flwr-run.log')}"
     rounds = outcome["results"]["rounds"]
     assert "east" in rounds[0]["failed"]
     assert sorted(rounds[0]["trained"]) == ["north", "south"]

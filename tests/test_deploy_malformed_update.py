@@ -18,7 +18,8 @@ from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.supercore.task_identity import TaskIdentity
 
 from client.client_app import app as client_app
-from server.federation import Federation, HospitalNode, run_census
+from server.census import HospitalNode, run_census
+from server.federation import Federation
 from server.strategies import build_strategy
 from shared import contract
 from shared.config import RunConfig, default_run_config
