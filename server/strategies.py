@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flwr.serverapp.strategy import (
     DifferentialPrivacyServerSideAdaptiveClipping,
     DifferentialPrivacyServerSideFixedClipping,
@@ -26,7 +28,7 @@ def build_strategy(config: RunConfig, training_hospitals: int) -> Strategy:
     Every training hospital takes part in every round (fraction 1.0, minimum = all of them): in a clinical
     study each site's data counts, and a round that loses a hospital records it rather than resampling.
     """
-    common = {
+    common: dict[str, Any] = {
         "fraction_train": 1.0,
         "fraction_evaluate": 0.0,  # evaluation rounds are driven by the protocol, not the strategy
         "min_train_nodes": training_hospitals,
