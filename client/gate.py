@@ -10,8 +10,9 @@ it and the SuperNode share) and for each message:
    decision, reason), whatever the decision;
 3. refuses a run whose exact FAB the hospital has not approved with an error reply that names the reason
    (`app <hash> is not approved at hospital st-olav`): the bundle is never unpacked, none of it runs;
-4. otherwise unpacks the approved bytes into a fresh folder and lets its ClientApp answer in a process of
-   its own (client/clientapp_process.py), then checks the reply with the egress guard, logs it, and sends it.
+4. otherwise hands the message to the run's own ClientApp process (client/clientapp_process.py), started
+   at the run's first approved message from the approved bytes unpacked into a fresh folder, then checks
+   the reply with the egress guard, logs it, and sends it.
 
 Guard and audit therefore run from the hospital's code whatever the app is; an approved app runs without
 its own copy of them (client/client_app.py applies its mod only in simulation).
@@ -19,11 +20,13 @@ its own copy of them (client/client_app.py applies its mod only in simulation).
 
 from __future__ import annotations
 
+import select
 import subprocess
 import sys
 import tempfile
 import threading
-from contextlib import redirect_stdout
+import time
+from contextlib import redirect_stdout, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +35,6 @@ import httpx
 from flwr.app import Context, Error, Message
 from flwr.cli.install import install_from_fab
 from flwr.common.constant import ErrorCode, SubStatus
-from flwr.common.serde import context_from_proto, context_to_proto, message_from_proto, message_to_proto
-from flwr.proto.message_pb2 import Context as ProtoContext  # pylint: disable=E0611
-from flwr.proto.message_pb2 import Message as ProtoMessage  # pylint: disable=E0611
 from flwr.proto.runtime_pb2 import AcquireTaskRequest, SendTaskHeartbeatRequest  # pylint: disable=E0611
 from flwr.supercore.constant import TaskType
 from flwr.supercore.heartbeat import HeartbeatSender
@@ -56,6 +56,11 @@ from client.egress import guarded_reply
 TASK_POLL_S = 0.2
 #: The Runtime API method the SuperNode lets only the holder of the shared secret call.
 ACQUIRE_TASK = "/flwr.proto.Runtime/AcquireTask"
+#: Seconds a run's ClientApp process may wait for the run's next message before the gate stops it. Longer
+#: than the coordinator's gap between rounds; a later message of the run simply starts a new process.
+APP_PROCESS_IDLE_S = 300.0
+#: Seconds between checks for a stopped run while its ClientApp process works.
+CANCEL_CHECK_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ def serve(settings: GateSettings, stop: threading.Event) -> None:
         ],
     )
     request = AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP], agentapp_fab_hashes=[])
+    app_processes = AppProcesses()
     try:
         while not stop.is_set():
             try:
@@ -89,16 +95,18 @@ def serve(settings: GateSettings, stop: threading.Event) -> None:
                 continue
             if acquired.HasField("task") and acquired.token:
                 try:
-                    answer_task(settings, acquired.token)
+                    answer_task(settings, acquired.token, app_processes)
                 except Exception as error:  # one broken task must not take the hospital offline
                     print(f"hospital {settings.hospital}: task failed in the gate: {error}", file=sys.stderr)
             else:
+                app_processes.stop_idle(APP_PROCESS_IDLE_S)
                 stop.wait(TASK_POLL_S)
     finally:
+        app_processes.stop()
         tasks.close()
 
 
-def answer_task(settings: GateSettings, token: str) -> None:
+def answer_task(settings: GateSettings, token: str, app_processes: AppProcesses) -> None:
     """Decide on one task's app and answer its message (a refusal, or the approved app's guarded reply)."""
     client = RuntimeHttpClient.from_server_address(
         server_address=settings.runtime_address,
@@ -131,7 +139,8 @@ def answer_task(settings: GateSettings, token: str) -> None:
             details = refusal
             audit.record(**message_facts(message), refused=refusal, **message_footprint(reply))
         else:
-            reply, context = _run_app(bundle, fab.content, message, context, cancelled)
+            app_process = app_processes.for_run(run.run_id, bundle, fab.content)
+            reply, context = app_process.answer(message, context, cancelled)
             reply = guarded_reply(settings.hospital, audit, message, reply)
             status, details = SubStatus.COMPLETED, ""
         push_message(client, reply, context)
@@ -172,32 +181,85 @@ def _app_fields(bundle: AppBundle | None, fab: bytes) -> dict[str, str]:
     }
 
 
-def _run_app(
-    bundle: AppBundle, fab: bytes, message: Message, context: Context, cancelled: threading.Event
-) -> tuple[Message, Context]:
-    """The approved app's reply to `message`, from a ClientApp process of its own."""
-    with tempfile.TemporaryDirectory(prefix="cardiofed-app-") as scratch:
-        # A fresh folder per message: what runs is exactly the bytes whose hash was approved.
+class AppProcess:
+    """The ClientApp process of one run of one approved app; it answers that run's messages in turn."""
+
+    def __init__(self, run_id: int, bundle: AppBundle, fab: bytes) -> None:
+        self.serves = (run_id, bundle.fab_hash)
+        # A fresh folder per run: what runs is exactly the bytes whose hash was approved.
+        self._scratch = tempfile.TemporaryDirectory(prefix="cardiofed-app-")
         with redirect_stdout(sys.stderr):  # Flower says "Successfully installed" on stdout
-            app_dir = install_from_fab(fab, install_dir=Path(scratch) / "install", skip_prompt=True)
-        exchange = Path(scratch)
-        (exchange / clientapp_process.MESSAGE_IN).write_bytes(message_to_proto(message).SerializeToString())
-        (exchange / clientapp_process.CONTEXT_IN).write_bytes(context_to_proto(context).SerializeToString())
+            app_dir = install_from_fab(fab, install_dir=Path(self._scratch.name), skip_prompt=True)
         command = [
-            sys.executable, "-I", clientapp_process.__file__, str(exchange), str(app_dir),
+            sys.executable, "-I", clientapp_process.__file__, str(app_dir),
             f"{bundle.publisher}/{bundle.name}", bundle.version, bundle.fab_hash,
         ]  # fmt: skip
-        process = subprocess.Popen(command, stdout=sys.stderr)
-        while process.poll() is None:
-            if cancelled.wait(0.5):  # the run was stopped: the SuperNode no longer wants the answer
-                process.kill()
-        reply_file = exchange / clientapp_process.REPLY_OUT
-        if process.wait() != 0 or not reply_file.is_file():
-            reason = f"the ClientApp process exited with status {process.returncode} without a reply"
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.last_used = time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process can take another message."""
+        return self._process.poll() is None
+
+    def answer(
+        self, message: Message, context: Context, cancelled: threading.Event
+    ) -> tuple[Message, Context]:
+        """The app's reply to `message` (an error reply if the process dies or the run is stopped)."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        try:
+            clientapp_process.write_frames(self._process.stdin, clientapp_process.encode(message, context))
+            while not select.select([self._process.stdout], [], [], CANCEL_CHECK_S)[0]:
+                if cancelled.is_set():  # the run was stopped: the SuperNode no longer wants the answer
+                    self._process.kill()
+                    raise EOFError("the run was stopped")
+            frames = clientapp_process.read_frames(self._process.stdout, 2)
+        except (OSError, EOFError):
+            frames = None
+        self.last_used = time.monotonic()
+        if frames is None:
+            self.stop()
+            reason = f"the ClientApp process exited with status {self._process.returncode} without a reply"
             return Message(Error(code=ErrorCode.CLIENT_APP_CRASHED, reason=reason), reply_to=message), context
-        reply = message_from_proto(ProtoMessage.FromString(reply_file.read_bytes()))
-        context_out = ProtoContext.FromString((exchange / clientapp_process.CONTEXT_OUT).read_bytes())
-        return reply, context_from_proto(context_out)
+        return clientapp_process.decode(frames)
+
+    def stop(self) -> None:
+        """End the process (closing its stdin ends it cleanly; a process that hangs is killed)."""
+        if self._process.stdin is not None and not self._process.stdin.closed:
+            with suppress(OSError):  # it died with bytes still unread
+                self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._scratch.cleanup()
+
+
+class AppProcesses:
+    """The gate's ClientApp processes: at most one, that of the run whose message it answers last."""
+
+    def __init__(self) -> None:
+        self._current: AppProcess | None = None
+
+    def for_run(self, run_id: int, bundle: AppBundle, fab: bytes) -> AppProcess:
+        """The live process of this run and app, started if there is none."""
+        current = self._current
+        if current is None or not current.alive or current.serves != (run_id, bundle.fab_hash):
+            self.stop()
+            self._current = current = AppProcess(run_id, bundle, fab)
+        return current
+
+    def stop_idle(self, idle_s: float) -> None:
+        """Stop the process if it has waited more than `idle_s` seconds for a message."""
+        if self._current is not None and time.monotonic() - self._current.last_used > idle_s:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop the process, if any."""
+        if self._current is not None:
+            self._current.stop()
+            self._current = None
 
 
 def _heartbeat(client: RuntimeHttpClient, cancelled: threading.Event) -> Any:
