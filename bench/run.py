@@ -189,7 +189,38 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {row['hospitals']} | {row['seconds_per_round']} | {row['rounds_per_s']} | "
                 f"{row['startup_s']} | {row['peak_pss_mib']} | {row['peak_rss_mib']} |"
             )
+    lines += _dp_loho_lines(BENCH_DIR / "dp_loho.json")
     return "\n".join(lines) + "\n"
+
+
+def _dp_loho_lines(path: Path) -> list[str]:
+    """Held-out AUROC per fold with and without DP-SGD, from bench/dp_loho.py's own file (it runs alone)."""
+    if not path.is_file():
+        return []
+    runs = json.loads(path.read_text())
+    settings = runs["settings"]
+    lines = [
+        "",
+        f"LOHO held-out AUROC (`{settings['task']}`) per fold, {settings['synthetic_hospitals']} synthetic "
+        f"hospitals x {settings['synthetic_records_per_hospital']} records, {settings['rounds']} rounds x "
+        f"{settings['local-epochs']} local epochs, batch {settings['batch-size']}; DP-SGD at epsilon "
+        f"{settings['epsilon']}, delta {settings['delta']}. Command: `{runs['command']}`.",
+        "",
+        "| model | without DP | with DP | epsilon spent per hospital |",
+        "|---|---|---|---|",
+    ]
+    for model, run in runs.items():
+        if model in ("settings", "command"):
+            continue
+        folds = {
+            mode: ", ".join(f"{auroc:.3f}" for auroc in run[mode]["held_out_auroc"].values()) for mode in run
+        }
+        spent = ", ".join(f"{entry['epsilon']:.2f}" for entry in run["dp"]["privacy"].values())
+        lines.append(
+            f"| {model} | {folds['no_dp']} (mean {run['no_dp']['mean_held_out_auroc']:.3f}) | "
+            f"{folds['dp']} (mean {run['dp']['mean_held_out_auroc']:.3f}) | {spent} |"
+        )
+    return lines
 
 
 def summary_line(results: dict[str, Any], seconds: float) -> str:

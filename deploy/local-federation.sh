@@ -117,10 +117,10 @@ for hospital in "${hospitals[@]}"; do
 done
 
 say "4. coordinator: a leave-one-hospital-out experiment ($rounds rounds per fold), then its report"
-# Evaluated once per fold, after its last round: each message is a ClientApp process at each hospital.
+# Evaluated once per fold, after its last round: every validation is one more message to every hospital.
 # A service too, waited for in the background: a signal to this script then stops it at once.
 service "$cardiofed" coordinator submit "${location[@]}" --out "$work/run" --hospitals "${#hospitals[@]}" \
-    --set 'protocol="loho"' --set "model=\"$model\"" --set "rounds=$rounds" --set "evaluate-every=$rounds" \
+    --set protocol=loho --set "model=$model" --set "rounds=$rounds" --set "evaluate-every=$rounds" \
     --set 'local-epochs=1' --set 'batch-size=16' --set 'sample-rate=100' --set 'round-timeout-s=120.0'
 wait "${services[-1]}"
 spawn "$cardiofed" report "$work/run"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from server.launcher import LaunchError, run_simulation
-from shared.config import PROTOCOLS, STRATEGIES, ConfigError
+from shared.config import PROTOCOLS, STRATEGIES, ConfigError, parse_set_options
 from shared.data import DataError
 
 #: CLI flag -> Flower run-config key; flags left out keep the pyproject defaults.
@@ -90,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any other run-config key (TOML value)",
+        help="any other run-config key (a TOML value, or a bare word for a string)",
     )
     run.set_defaults(handler=_run)
     register_demo(subparsers)
@@ -103,14 +102,7 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
     overrides["data-path"] = str(Path(args.data).resolve())
     overrides["run-dir"] = str(Path(args.out).resolve())
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            overrides[key.strip()] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            overrides[key.strip()] = value  # a bare word is a string
+    overrides.update(parse_set_options(args.set))
     return overrides
 
 

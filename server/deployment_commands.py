@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from server.deployment import (
 )
 from server.deployment import submit_experiment as submit
 from server.launcher import LaunchError
-from shared.config import ConfigError
+from shared.config import ConfigError, parse_set_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,7 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--app", type=Path, help="the app folder to submit (default: this installation's cardiofed app)"
     )
     experiment.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="run-config key (TOML value)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run-config key (a TOML value, or a bare word for a string)",
     )
     experiment.set_defaults(handler=_submit)
 
@@ -135,7 +138,7 @@ def _nodes(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
-        overrides = _settings(args.set)
+        overrides = parse_set_options(args.set)
         overrides.update({"run-dir": str(args.out.resolve()), "expected-hospitals": args.hospitals})
         if args.resume:
             overrides["resume"] = True
@@ -152,11 +155,3 @@ def _submit(args: argparse.Namespace) -> int:
     console.print(one_line_summary(json.loads(results.read_text())))
     console.print(f"results: {results}")
     return 0
-
-
-def _settings(items: list[str]) -> dict[str, Any]:
-    """`--set` items as run-config values (TOML: strings in quotes, e.g. protocol="loho")."""
-    try:
-        return tomllib.loads("\n".join(items))
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"--set expects KEY=VALUE with a TOML value: {error}") from error

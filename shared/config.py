@@ -211,3 +211,18 @@ def default_run_config() -> dict[str, Any]:
     """The defaults from `[tool.flwr.app.config]`, exactly as Flower reads them."""
     with open(app_dir() / "pyproject.toml", "rb") as handle:
         return dict(tomllib.load(handle)["tool"]["flwr"]["app"]["config"])
+
+
+def parse_set_options(items: list[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` items, as every command takes them: a TOML value (`rounds=5`, `lr=1e-3`,
+    `tasks=["mi","norm"]`), or a bare word, which is a string (`protocol=loho`, as `protocol="loho"`)."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            settings[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            settings[key.strip()] = value
+    return settings
