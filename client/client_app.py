@@ -9,9 +9,10 @@ from __future__ import annotations
 from functools import partial
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
+from flwr.common.constant import ErrorCode
 
 from client.audit import AuditLog
 from client.egress import guarded_reply
@@ -49,9 +50,15 @@ def guard_and_audit(message: Message, context: Context, call_next: ClientAppCall
     logs every reply of this app, so the app does not do it a second time with its own copy of the code.
     """
     _, site = _setup(context)
-    reply = call_next(message, context)
     if not site.simulated:
-        return reply
+        return call_next(message, context)
+    try:
+        reply = call_next(message, context)
+    except Exception as error:
+        # Flower's simulation would turn the exception into an error reply past this mod, unguarded and
+        # unlogged; made here, as client/clientapp_process.py does in a deployment, it is checked and logged.
+        reason = f"{type(error).__name__}: {error}"
+        reply = Message(Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason), reply_to=message)
     return guarded_reply(site.hospital, AuditLog(site.state_dir), message, reply)
 
 

@@ -17,7 +17,12 @@ from typing import Any
 import pytest
 from federated import FAST_RUN, HOSPITAL_IDS, LOHO_HOSPITAL_IDS, federated_run
 
+from server.evaluation import histogram_from_stored
 from shared import contract
+from shared.config import RunConfig, default_run_config
+from shared.experiment import build_model, derive_seed
+from shared.metrics import bin_edges
+from shared.model_file import load_model_file
 from shared.processes import members, sessions_of, stop_sessions
 
 pytestmark = pytest.mark.slow
@@ -41,6 +46,8 @@ def test_loho_results_have_every_key(loho_run: tuple[Path, dict[str, Any]]) -> N
         assert [r["round"] for r in fold["rounds"]] == [1, 2]
         for record in fold["rounds"]:
             assert record["held_out_auroc"] is not None
+            # the training hospitals and no other trained, and none of them failed
+            assert record["trained"] == fold["trained_on"] and record["failed"] == {}
             assert set(record["validation_auroc"]) == set(fold["trained_on"])
         metrics = fold["held_out_metrics"]["mi"]
         expected = {"auroc", "auprc", "youden_threshold", "n", "positives", "transfer"} | operating_keys
@@ -75,6 +82,50 @@ def test_nothing_but_model_and_aggregates_left_any_hospital(loho_run: tuple[Path
                 assert entry["array_bytes"] == model_bytes > 0  # the model, the same size every time
             else:
                 assert entry["array_bytes"] == 0
+
+
+def test_every_fold_ends_with_a_model_its_hospitals_trained(loho_run: tuple[Path, dict[str, Any]]) -> None:
+    """A fold's final model is not the model it started from: the hospitals' local training was kept."""
+    run_dir, results = loho_run
+    config = RunConfig.from_flower({**default_run_config(), **FAST_RUN, "protocol": "loho"})
+    for fold in results["folds"]:
+        final = load_model_file(run_dir / "models" / f"{fold['held_out']}.pt")
+        initial = build_model(
+            config, len(final.clinical_names), init_seed=derive_seed(config.seed, "init", fold["held_out"])
+        )
+        started, ended = initial.state_dict(), final.model.state_dict()
+        # the clinical transform is set from the census, not trained; every other weight must have moved
+        trained = [
+            k for k in started if not k.startswith("clinical_encoder") and started[k].is_floating_point()
+        ]
+        assert trained
+        changes = [float((ended[k] - started[k]).abs().max()) for k in trained]
+        assert min(changes) > 0.0 and max(changes) > 1e-3, fold["held_out"]
+
+
+def test_held_out_metrics_use_the_training_pools_threshold(loho_run: tuple[Path, dict[str, Any]]) -> None:
+    """The transferred threshold is the training hospitals' validation Youden point, never the held-out one's,
+    and the operating point there is what the held-out hospital's histograms give at that threshold."""
+    _, results = loho_run
+    edges = bin_edges()
+    for fold in results["folds"]:
+        metrics = fold["held_out_metrics"]["mi"]
+        transfer = metrics["transfer"]
+        assert transfer["threshold"] == fold["validation_metrics"]["mi"]["youden_threshold"]
+        # Recomputed here from the stored histograms: a record is positive iff its bin starts at or above it.
+        pos, neg = histogram_from_stored(fold["held_out_histograms"]["mi"]["0"])
+        predicted_positive = edges[:-1] >= transfer["threshold"]
+        assert (transfer["tp"], transfer["fp"]) == (
+            int(pos[predicted_positive].sum()),
+            int(neg[predicted_positive].sum()),
+        )
+        assert transfer["sensitivity"] == transfer["tp"] / int(pos.sum())
+    # Each fold's own Youden point differs from its transferred one somewhere, or the check above is moot.
+    assert any(
+        f["held_out_metrics"]["mi"]["youden_threshold"]
+        != f["held_out_metrics"]["mi"]["transfer"]["threshold"]
+        for f in results["folds"]
+    )
 
 
 def _command_line(pid: int) -> str:

@@ -5,9 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from opacus.accountants import RDPAccountant
+from torch.utils.data import DataLoader, TensorDataset
 
-from client.privacy import DPTraining, PrivacyLedger, PrivacyRefused, check_cap, epsilon_of, plan_training
+from client.privacy import (
+    DPTraining,
+    PrivacyLedger,
+    PrivacyRefused,
+    check_cap,
+    epsilon_of,
+    make_private,
+    noise_only_step,
+    plan_training,
+)
 
 DELTA = 1e-5
 
@@ -59,3 +70,38 @@ def test_ledger_survives_a_restart_and_the_cap_refuses_without_writing(tmp_path:
     assert reopened.path.read_bytes() == before
     check_cap(reopened, training, DELTA, max_epsilon=None)  # no cap: nothing to refuse
     check_cap(reopened, training, DELTA, max_epsilon=100.0)
+
+
+def _private(
+    model: torch.nn.Module, records: torch.Tensor, batch_size: int, noise: float, clip: float
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, DataLoader]:
+    """`model` wrapped for DP-SGD by the hospital's own `make_private`, with plain SGD at learning rate 1."""
+    loader = DataLoader(TensorDataset(records), batch_size=batch_size)
+    training = DPTraining(noise_multiplier=noise, sample_rate=batch_size / len(records), steps=1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    return make_private(model, optimizer, loader, training, max_grad_norm=clip, seed=3)
+
+
+def test_dp_sgd_adds_the_noise_the_plan_implies() -> None:
+    """An empty Poisson batch's step is noise alone: N(0, (noise * clip / expected batch)^2) per weight."""
+    noise, clip, batch_size = 1.5, 2.0, 10
+    model = torch.nn.Linear(20_000, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    private_model, optimizer, _ = _private(model, torch.zeros(100, 20_000), batch_size, noise, clip)
+    noise_only_step(private_model, optimizer)
+    assert float(model.weight.std()) == pytest.approx(noise * clip / batch_size, rel=0.05)
+
+
+def test_dp_sgd_clips_each_records_gradient() -> None:
+    """Without noise, records with huge gradients move the model by at most the clip per record."""
+    clip, batch_size = 0.5, 10
+    model = torch.nn.Linear(3, 1, bias=False)
+    before = model.weight.detach().clone()
+    private_model, optimizer, loader = _private(model, torch.full((100, 3), 1000.0), batch_size, 0.0, clip)
+    (batch,) = next(iter(batch for batch in loader if len(batch[0])))
+    optimizer.zero_grad()
+    private_model(batch).mean().backward()
+    optimizer.step()
+    moved = float((model.weight.detach() - before).norm())
+    # each gradient (norm 1000 * sqrt(3)) is clipped to `clip`, their sum divided by the expected batch
+    assert 0.0 < moved <= clip * len(batch) / batch_size + 1e-6
