@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
+from federated import FAST_RUN
 from flwr.app import (
     Array,
     ArrayRecord,
     ConfigRecord,
+    Context,
     Message,
     MessageType,
     Metadata,
@@ -15,8 +20,12 @@ from flwr.app import (
     RecordDict,
 )
 
+from client import client_app
+from client.audit import AuditLog
 from client.egress import EgressViolation, check_reply
+from client.summaries import census_metrics
 from shared import contract
+from shared.config import default_run_config
 
 
 def _model() -> ArrayRecord:
@@ -96,3 +105,54 @@ def test_a_config_fact_outside_the_allow_list_is_blocked() -> None:
     query = _incoming(MessageType.QUERY)
     with pytest.raises(EgressViolation, match="'patient-ids' is not allowed"):
         check_reply(query, _reply(query, None, {}, {"hospital": "0", "patient-ids": ["p1"]}))
+
+
+def _hospital_context(data: Path, run_dir: Path) -> Context:
+    """The context Flower's simulation gives the first virtual hospital of a run over `data`."""
+    run_config = {**default_run_config(), **FAST_RUN, "data-path": str(data), "run-dir": str(run_dir)}
+    return Context(
+        run_id=1, node_id=7, node_config={"partition-id": 0}, state=RecordDict(), run_config=run_config
+    )
+
+
+def _census_reply(
+    census: Any, data: Path, run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Message, list[dict[str, Any]]]:
+    """The real ClientApp's reply to a census query with aggregates from `census`, and the audit log."""
+    monkeypatch.setattr(client_app, "census_metrics", census)
+    context = _hospital_context(data, run_dir)
+    reply = client_app.app(
+        _message(RecordDict({contract.CONFIG: ConfigRecord({})}), MessageType.QUERY), context
+    )
+    hospital_dir = next((run_dir / "hospitals").iterdir())
+    return reply, AuditLog(hospital_dir).entries()
+
+
+def test_the_client_app_withholds_a_bad_reply_and_logs_it(
+    synthetic_hospitals: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def leaky(*args: Any) -> dict[str, Any]:
+        return {**census_metrics(*args), "record-ids": [17, 18]}
+
+    reply, (entry,) = _census_reply(leaky, synthetic_hospitals, tmp_path, monkeypatch)
+    assert reply.has_error() and "withheld the reply: metric 'record-ids'" in reply.error.reason
+    assert entry["type"] == MessageType.QUERY and "'record-ids'" in entry["blocked"]
+    assert entry["metric_keys"] == [] and entry["error"] == reply.error.reason
+
+
+def test_the_client_app_guards_and_logs_its_errors(
+    synthetic_hospitals: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(*args: Any) -> dict[str, Any]:
+        raise ValueError("record 17 of patient 4 is unreadable")
+
+    reply, (entry,) = _census_reply(failing, synthetic_hospitals, tmp_path, monkeypatch)
+    assert reply.error.reason == "ValueError: record 17 of patient 4 is unreadable"
+    assert entry["error"] == reply.error.reason and "blocked" not in entry
+
+    def dumping(*args: Any) -> dict[str, Any]:
+        raise ValueError("ages:\n" + "\n".join(str(age) for age in range(40, 90)))
+
+    reply, (_, entry) = _census_reply(dumping, synthetic_hospitals, tmp_path, monkeypatch)
+    assert "withheld the reply: error reason holds line breaks" in reply.error.reason
+    assert "\n" not in reply.error.reason and "blocked" in entry
