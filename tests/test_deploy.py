@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flower_apps import app_pyproject
 
 from client.approvals import read_app
 from client.hospital_commands import HospitalNodeSettings, supernode_command
@@ -51,27 +52,10 @@ HOSPITALS = ("east", "north", "south")
 #: Small and fast: 30 ECGs per hospital at 100 Hz, one local epoch; short timeouts so faults show quickly.
 RUN = {"model": "resnet1d", "local-epochs": 1, "batch-size": 16, "sample-rate": 100, "round-timeout-s": 60.0}
 
-FOREIGN_PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=69"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "harvester"
-version = "1.0.0"
-
-[tool.flwr.app]
-publisher = "stranger"
-
-[tool.flwr.app.components]
-serverapp = "harvest_server:app"
-clientapp = "harvest_client:app"
-
-[tool.flwr.app.config]
-marker = ""
-loot = ""
-smuggle = "reply"
-"""
+FOREIGN_PYPROJECT = app_pyproject(
+    "harvester", "stranger", "harvest_server:app", "harvest_client:app",
+    config='marker = ""\nloot = ""\nsmuggle = "reply"\n',
+)  # fmt: skip
 #: What a stranger would run at a hospital: read the data folder, leave a mark, send the bytes home.
 FOREIGN_CLIENT = """\
 from pathlib import Path

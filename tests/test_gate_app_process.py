@@ -11,28 +11,14 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from flower_apps import app_pyproject
 from flwr.app import ConfigRecord, Context, Message, MessageType, Metadata, RecordDict
 from flwr.common.constant import ErrorCode
 
 from client.approvals import bundle_from_bytes, fab_bytes
 from client.gate import AppProcesses
 
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=69"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "counter"
-version = "1.0.0"
-
-[tool.flwr.app]
-publisher = "tests"
-
-[tool.flwr.app.components]
-serverapp = "counter_app:server"
-clientapp = "counter_app:app"
-"""
+PYPROJECT = app_pyproject("counter", "tests", "counter_app:server", "counter_app:app")
 #: Answers a query with its process id and how many messages this process has answered; `print`s (which
 #: must not corrupt the replies) and, when asked, dies without replying.
 COUNTER_APP = """\
