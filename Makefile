@@ -34,7 +34,7 @@ test-deployment: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy shared
+	$(BIN)/mypy shared server client
 
 # Every benchmark (23 min on 2 idle cores) -> bench/results.json + .md; `make bench BENCH_ARGS=--quick`.
 bench: $(STAMP)

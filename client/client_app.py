@@ -95,11 +95,11 @@ def train(message: Message, context: Context) -> Message:
     if site.force_dp and not config.dp:
         return _refusal(message, f"hospital {site.hospital} trains only with DP-SGD; start the run with --dp")
     data = _training_data(site, config, bool(instructions.get("pooled", False)))
-    server_round = int(instructions["server-round"])
+    server_round = int(str(instructions["server-round"]))
     seed = derive_seed(config.seed, fold, server_round, site.hospital)
     torch.manual_seed(seed)
     model = build_model(config, clinical_features=len(data.clinical_names))
-    model.load_state_dict(message.content[contract.ARRAYS].to_torch_state_dict())
+    model.load_state_dict(message.content.array_records[contract.ARRAYS].to_torch_state_dict())
     device = training_device()
     loader = make_loader(data, config.tasks, config.batch_size, seed, shuffle=True)
     optimizer = make_optimizer(model, config)
@@ -108,7 +108,7 @@ def train(message: Message, context: Context) -> Message:
     privacy_metrics: dict[str, float | int] = {}
     if config.dp:
         ledger = PrivacyLedger(site.state_dir)
-        planned_rounds = int(instructions.get("planned-rounds", config.rounds))
+        planned_rounds = int(str(instructions.get("planned-rounds", config.rounds)))
         training = plan_training(
             len(data), config.batch_size, config.local_epochs, planned_rounds, config.epsilon, config.delta
         )
@@ -137,7 +137,7 @@ def train(message: Message, context: Context) -> Message:
             "dp-sample-rate": training.sample_rate,
             "dp-steps": training.steps,
         }
-    metrics = {
+    metrics: dict[str, int | float | list[int] | list[float]] = {
         contract.NUM_EXAMPLES: len(data),
         "train-loss": outcome.mean_loss,
         "ecg-per-second": outcome.ecg_per_second,
@@ -174,7 +174,7 @@ def evaluate(message: Message, context: Context) -> Message:
     if split != "all":
         data = data.subset(split_of(data, config.seed) == split)
     model = build_model(config, clinical_features=len(data.clinical_names))
-    model.load_state_dict(message.content[contract.ARRAYS].to_torch_state_dict())
+    model.load_state_dict(message.content.array_records[contract.ARRAYS].to_torch_state_dict())
     device = training_device()
     probabilities = predict_probabilities(model, data, config.tasks, device)
     metrics: dict[str, int | float | list[int] | list[float]] = dict(

@@ -134,7 +134,8 @@ def noise_only_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer) ->
     """
     for parameter in model.parameters():
         if parameter.requires_grad:
-            parameter.grad_sample = torch.zeros(0, *parameter.shape, device=parameter.device)
+            # Opacus reads per-sample gradients from this attribute it adds to parameters.
+            parameter.grad_sample = torch.zeros(0, *parameter.shape, device=parameter.device)  # type: ignore[attr-defined]
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
 

@@ -18,6 +18,13 @@ from shared import contract
 MetricValue = float | int | list[int] | list[float]
 
 
+def scalar(value: MetricValue) -> float:
+    """A metric a hospital reports as one number (a count, a sum, a loss); a list there is malformed."""
+    if isinstance(value, list):
+        raise ValueError(f"expected one number, got a list of {len(value)}")
+    return float(value)
+
+
 @dataclass
 class HospitalNode:
     """A hospital that answered the census."""

@@ -60,7 +60,7 @@ def task_metrics(
         for (pos, neg), t in zip(histograms, transfer, strict=True)
     ]
     if len(per_label) == 1:
-        return per_label[0]
+        return dict(per_label[0])
     aurocs = [m["auroc"] for m in per_label if m["auroc"] is not None]
     return {
         "labels": dict(zip(names, per_label, strict=True)),

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from flwr.app import Array, ArrayRecord
 
+from server.census import scalar
 from server.checkpoint import Checkpoints
 from server.evaluation import headline_auroc
 from server.federation import Federation, RoundReport
@@ -18,7 +19,7 @@ from shared import contract
 from shared.config import RunConfig
 from shared.experiment import build_model, derive_seed
 from shared.model_file import save_model_file
-from shared.models.clinical import combine_clinical_statistics
+from shared.models.clinical import ClinicalEncoder, combine_clinical_statistics
 
 _PRIVACY_KEYS = ("dp-epsilon", "dp-delta", "dp-noise-multiplier", "dp-sample-rate", "dp-steps")
 
@@ -44,7 +45,9 @@ class Experiment:
         )
         statistics = [self._clinical_sums(hospital) for hospital in hospitals]
         mean, std = combine_clinical_statistics(statistics)
-        model.clinical_encoder.set_statistics(mean, std)
+        encoder = model.clinical_encoder
+        assert isinstance(encoder, ClinicalEncoder)  # every model of the registry fuses clinical features
+        encoder.set_statistics(mean, std)
         return ArrayRecord(model.state_dict())
 
     def save_model(self, name: str, arrays: ArrayRecord) -> Path:
@@ -61,7 +64,7 @@ class Experiment:
     def _clinical_sums(self, hospital: str) -> dict[str, np.ndarray]:
         census = self.federation.nodes[hospital].census
         return {
-            stat: np.array([float(census[contract.clinical_stat_key(stat, f)]) for f in self.clinical_names])
+            stat: np.array([scalar(census[contract.clinical_stat_key(stat, f)]) for f in self.clinical_names])
             for stat in ("count", "sum", "sumsq")
         }
 
@@ -73,8 +76,8 @@ class Experiment:
         record: dict[str, Any] = {
             "round": server_round,
             "trained": sorted(train.metrics),
-            "train_loss": {h: float(m["train-loss"]) for h, m in train.metrics.items()},
-            "ecg_per_second": {h: float(m["ecg-per-second"]) for h, m in train.metrics.items()},
+            "train_loss": {h: scalar(m["train-loss"]) for h, m in train.metrics.items()},
+            "ecg_per_second": {h: scalar(m["ecg-per-second"]) for h, m in train.metrics.items()},
             "failed": dict(train.failed),
             "rejected": dict(train.rejected),
             "refused": dict(train.refused),

@@ -19,8 +19,8 @@ def run_local(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
     config, federation = experiment.config, experiment.federation
     hospitals = federation.hospitals
     if "models" not in state:
-        models = {h: arrays_to_numpy(experiment.initial_model(f"local-{h}", [h])) for h in hospitals}
-        state.update(round=0, models=models, rounds=[])
+        initial = {h: arrays_to_numpy(experiment.initial_model(f"local-{h}", [h])) for h in hospitals}
+        state.update(round=0, models=initial, rounds=[])
     models = {h: arrays_from_numpy(values) for h, values in state["models"].items()}
     for server_round in range(state["round"] + 1, config.rounds + 1):
         instructions = {"server-round": server_round, "planned-rounds": config.rounds}
@@ -28,8 +28,8 @@ def run_local(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
         models.update(updated)
         state["rounds"].append(experiment.round_record(server_round, train, None))
         state.update(round=server_round, models={h: arrays_to_numpy(a) for h, a in models.items()})
+        experiment.checkpoints.save(state)  # saved before announced: a kill after the event can resume it
         experiment.progress.emit("round", round=server_round, rounds=config.rounds)
-        experiment.checkpoints.save(state)
 
     tasks = config.tasks
     cross_site: dict[str, dict[str, Any]] = {}

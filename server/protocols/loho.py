@@ -60,6 +60,15 @@ def run_loho(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
             )
             current.update(round=server_round, arrays=arrays_to_numpy(arrays))
             current["rounds"].append(record)
+            if final:
+                experiment.save_model(held_out, arrays)
+                state["folds"].append(
+                    _fold_result(experiment, held_out, trainers, current["rounds"], evaluation)
+                )
+                state["current"] = None
+            else:
+                state["current"] = current
+            experiment.checkpoints.save(state)  # saved before announced: a kill after an event can resume it
             experiment.progress.emit(
                 "round",
                 fold=held_out,
@@ -68,15 +77,7 @@ def run_loho(experiment: Experiment, state: dict[str, Any]) -> dict[str, Any]:
                 held_out_auroc=record["held_out_auroc"],
             )
             if final:
-                experiment.save_model(held_out, arrays)
-                state["folds"].append(
-                    _fold_result(experiment, held_out, trainers, current["rounds"], evaluation)
-                )
-                state["current"] = None
                 experiment.progress.emit("fold", fold=held_out, held_out_auroc=record["held_out_auroc"])
-            else:
-                state["current"] = current
-            experiment.checkpoints.save(state)
     outcome: dict[str, Any] = {"folds": state["folds"]}
     if config.lead_importance:
         # Every hospital's data counted once, each scored by the model of the fold that never trained on it.

@@ -57,13 +57,13 @@ def run_pooled(experiment: Experiment, state: dict[str, Any], centralized: bool)
         )
         state["rounds"].append(record)
         state.update(round=server_round, arrays=arrays_to_numpy(arrays))
+        experiment.checkpoints.save(state)  # saved before announced: a kill after the event can resume it
         experiment.progress.emit(
             "round",
             round=server_round,
             rounds=config.rounds,
             pooled_validation_auroc=record["pooled_validation_auroc"],
         )
-        experiment.checkpoints.save(state)
     experiment.save_model("final", arrays)
     test = federation.evaluate(
         arrays, dict.fromkeys(hospitals, "test"), experiment.final_evaluation({"server-round": config.rounds})
