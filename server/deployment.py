@@ -135,7 +135,7 @@ def start_coordinator(coordinator: Coordinator) -> subprocess.Popen:
     """
     coordinator.state_dir.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "server.cli", "coordinator", "start",
+        sys.executable, "-m", "shared.commands.cli", "coordinator", "start",
         "--state", str(coordinator.state_dir), "--certs", str(coordinator.certs_dir),
         "--host", coordinator.host, "--port", str(coordinator.port),
         "--control-port", str(coordinator.control_port),

@@ -18,7 +18,7 @@ from PIL import Image
 from test_data_builders import ecg_like, write_record
 
 from client.training import make_loader, make_optimizer, train_epochs
-from server.cli import main
+from shared.commands.cli import main
 from shared.config import RunConfig, default_run_config
 from shared.data import DataError, ECGDataset, census, load_dataset
 from shared.data.images import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import wfdb
 
-from server.cli import main
+from shared.commands.cli import main
 from shared.data import DataError, load_dataset
 
 # site -> (records, patients, MI positives), from the subset's README

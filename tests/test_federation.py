@@ -146,7 +146,7 @@ def test_stopped_run_leaves_no_process_and_resumes_to_identical_results(
     _, uninterrupted = loho_run
     run_dir = tmp_path / "interrupted"
     settings = {**FAST_RUN, "lead-importance": True}  # exactly the shared run's configuration
-    command = [sys.executable, "-m", "server.cli", "run", "--data", str(loho_hospitals),
+    command = [sys.executable, "-m", "shared.commands.cli", "run", "--data", str(loho_hospitals),
                "--out", str(run_dir), "--protocol", "loho"]  # fmt: skip
     command += [f"--set={key}={json.dumps(value)}" for key, value in settings.items()]
     runner = subprocess.Popen(

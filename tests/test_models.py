@@ -13,7 +13,7 @@ from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from server.cli import main as cardiofed
+from shared.commands.cli import main as cardiofed
 from shared.losses import multitask_loss
 from shared.models import MODEL_NAMES, WITHOUT_TRAINING_RANDOMNESS, count_parameters, create_model
 from shared.models.per_sample_gradients import per_sample_gradient_mismatches

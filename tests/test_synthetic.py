@@ -20,7 +20,7 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from server.cli import main
+from shared.commands.cli import main
 from shared.data import LEADS, ECGDataset, census, load_dataset
 from shared.data.ecg_waveforms import (
     TERRITORIES,

@@ -1,8 +1,9 @@
 """The `cardiofed` command: one entry point whose subcommands are grouped by who uses them.
 
-The coordinator's package owns the root because it is the one side that already knows both others;
-each group registers its own subcommands, and every handler only parses arguments and calls a library
-function.
+The coordinator's (server/) and the hospital's (client/) packages must not import each other, so neither
+can own the root. Each package declares its command groups as `cardiofed.commands` entry points in
+pyproject.toml, and this root loads them by name: the packages meet only here, through their metadata.
+Every handler only parses arguments and calls a library function.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
-from client import commands as explain_commands
-from client import hospital_commands
-from server import commands as coordinator_commands
-from server import deployment_commands, report_commands
-from shared.commands import data as data_commands
-from shared.commands import models as model_commands
+#: The entry-point group in pyproject.toml that lists each package's command groups.
+ENTRY_POINT_GROUP = "cardiofed.commands"
+#: The order groups appear in `cardiofed --help`; each name is an entry point of ENTRY_POINT_GROUP.
+COMMAND_GROUPS: tuple[str, ...] = ("data", "models", "coordinator", "report", "deployment", "explain", "hospital")
 
 _EPILOG = """\
 who uses what:
@@ -35,17 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    groups = (
-        data_commands,
-        model_commands,
-        coordinator_commands,
-        report_commands,
-        deployment_commands,
-        explain_commands,
-        hospital_commands,
-    )
-    for group in groups:
-        group.register(subparsers)
+    declared = {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
+    missing = [name for name in COMMAND_GROUPS if name not in declared]
+    if missing:
+        raise RuntimeError(
+            f"cardiofed's command groups {', '.join(missing)} are not installed: run `make install`"
+        )
+    for name in COMMAND_GROUPS:
+        declared[name].load()(subparsers)
     return parser
 
 
