@@ -32,7 +32,8 @@ def test_cuda_machine_gives_each_hospital_its_share_of_the_gpu(
 def test_a_missing_dataset_is_one_clear_line_and_starts_nothing(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-hospitals"
     completed = subprocess.run(
-        [sys.executable, "-m", "shared.commands.cli", "run", "--data", str(missing), "--out", str(tmp_path / "run")],
+        [sys.executable, "-m", "shared.commands.cli", "run", "--data", str(missing),
+         "--out", str(tmp_path / "run")],
         env={**os.environ, "COLUMNS": "500"},  # one line, however long the path
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

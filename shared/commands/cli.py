@@ -16,7 +16,15 @@ from importlib.metadata import entry_points
 #: The entry-point group in pyproject.toml that lists each package's command groups.
 ENTRY_POINT_GROUP = "cardiofed.commands"
 #: The order groups appear in `cardiofed --help`; each name is an entry point of ENTRY_POINT_GROUP.
-COMMAND_GROUPS: tuple[str, ...] = ("data", "models", "coordinator", "report", "deployment", "explain", "hospital")
+COMMAND_GROUPS: tuple[str, ...] = (
+    "data",
+    "models",
+    "coordinator",
+    "report",
+    "deployment",
+    "explain",
+    "hospital",
+)
 
 _EPILOG = """\
 who uses what:
