@@ -87,7 +87,7 @@ def query(message: Message, context: Context) -> Message:
 def train(message: Message, context: Context) -> Message:
     """Train the received model on the hospital's training split and send back the weights."""
     config, site = _setup(context)
-    instructions = message.content[contract.CONFIG]
+    instructions = message.content.config_records[contract.CONFIG]
     fold = str(instructions.get("held-out", ""))
     if fold == site.hospital:
         # Invariant 2 is enforced on both sides: the coordinator never asks, and the hospital never complies.
@@ -95,7 +95,7 @@ def train(message: Message, context: Context) -> Message:
     if site.force_dp and not config.dp:
         return _refusal(message, f"hospital {site.hospital} trains only with DP-SGD; start the run with --dp")
     data = _training_data(site, config, bool(instructions.get("pooled", False)))
-    server_round = int(str(instructions["server-round"]))
+    server_round = _count(instructions, "server-round")
     seed = derive_seed(config.seed, fold, server_round, site.hospital)
     torch.manual_seed(seed)
     model = build_model(config, clinical_features=len(data.clinical_names))
@@ -108,7 +108,7 @@ def train(message: Message, context: Context) -> Message:
     privacy_metrics: dict[str, float | int] = {}
     if config.dp:
         ledger = PrivacyLedger(site.state_dir)
-        planned_rounds = int(str(instructions.get("planned-rounds", config.rounds)))
+        planned_rounds = _count(instructions, "planned-rounds", default=config.rounds)
         training = plan_training(
             len(data), config.batch_size, config.local_epochs, planned_rounds, config.epsilon, config.delta
         )
@@ -148,6 +148,14 @@ def train(message: Message, context: Context) -> Message:
     arrays = ArrayRecord(model.to("cpu").state_dict())
     content = RecordDict({contract.ARRAYS: arrays, contract.METRICS: MetricRecord(metrics)})
     return Message(content, reply_to=message)
+
+
+def _count(instructions: ConfigRecord, key: str, default: int | None = None) -> int:
+    """A whole-number instruction (a round, a number of rounds); anything else is a malformed message."""
+    value = instructions.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"instruction {key} must be a whole number, got {value!r}")
+    return value
 
 
 def _refusal(message: Message, reason: str) -> Message:
