@@ -410,7 +410,11 @@ def test_killed_hospital_is_recorded_and_rejoins_after_restart(federation: Feder
 
     def run() -> None:
         try:
-            outcome["results"] = _submit(federation, "node-killed", protocol="pooled", rounds=3)
+            # The dead node costs round 1 its whole timeout, so the live ones get ample time to answer: on a
+            # loaded 2-core machine a hospital's first reply (its ClientApp process starting) took over 60 s.
+            outcome["results"] = _submit(
+                federation, "node-killed", protocol="pooled", rounds=3, **{"round-timeout-s": 180.0}
+            )
         except LaunchError as error:
             outcome["error"] = error
 
